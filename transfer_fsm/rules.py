@@ -1,0 +1,240 @@
+"""The transition table: every rule of the state machine, declared once, as data.
+
+Theory of operation
+-------------------
+Graph tells a bot about its call through notifications that may arrive in any
+order, twice, or after the call has ended, and carry no sequence number. So
+the library never trusts arrival order. It keeps the view of a call on two
+independent axes plus the transfer attempt they belong to:
+
+* the **call-state axis** (``Call.state``),
+* the **media axis** (``Call.audio``, and ``Transfer.audio`` within an attempt),
+* the **transfer status** (``Transfer.status``) of the current attempt.
+
+Each notification is read as *facts* (its state, classified by :data:`Fact`;
+its audio; its ``resultInfo``) and each axis takes what the facts say only if
+that moves it forward in its own order. The order depends on the **phase**:
+whether an attempt exists and where its status stands. Within a phase every
+axis is a chain (a total order by rank); a fact below the axis' current rank
+is stale and changes nothing, a fact of equal rank replaces the value (last
+writer wins: only states of equal rank, such as ``established`` and ``hold``,
+can tie). Because each axis takes the maximum of what it has seen, a set of
+notifications ends in one view whatever their order and however often each
+arrives.
+
+Two rules hold above the tables:
+
+1. ``terminated`` is absorbing: once the call-state axis is ``terminated``,
+   every later event is stale. Termination sets the media axis to
+   ``inactive`` (a terminated call has no media), so a late media fact
+   cannot make two delivery orders end differently.
+2. The phase is read *before* an event for the call-state axis and the
+   transfer status, and *after* them for the media axis, so a notification
+   that opens or ends an attempt is itself ranked on the attempt's media chain.
+
+The attempt boundary is the bot's own :class:`~transfer_fsm.TransferRequested`.
+Without it (a bot that only observes) the first notification that shows
+transfer progress opens the attempt. ``docs/model.md`` states what each mode
+guarantees and lists the interleavings that stay ambiguous.
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+from typing import NamedTuple
+
+from .values import Audio, CallState, Milestone, TransferStatus
+
+
+class Fact(str, Enum):
+    """What one event says about the call, as the tables key it."""
+
+    INCOMING = "incoming"
+    ESTABLISHING = "establishing"
+    RINGING = "ringing"
+    ESTABLISHED = "established"
+    ESTABLISHED_FAILED = "established + failure resultInfo"
+    HOLD = "hold"
+    TRANSFERRING = "transferring"
+    TRANSFER_ACCEPTED = "transferAccepted"
+    REDIRECTING = "redirecting"
+    TERMINATING = "terminating"
+    TERMINATED = "terminated"
+    TERMINATED_TRANSFERRED = "terminated + 7015 or AppTransferred"
+    NO_STATE = "no state"
+    UNKNOWN_STATE = "unknown state"
+    OPERATION_TRANSFERRING = "operation subCode transferring"
+    OPERATION_ACCEPTED = "operation subCode transferAccepted"
+    REQUESTED = "TransferRequested"
+    REJECTED = "TransferRejected"
+
+    def __repr__(self) -> str:
+        return f"Fact.{self.name}"
+
+
+class Attempt(str, Enum):
+    """What a fact does to the transfer attempt beyond advancing its status."""
+
+    OPEN = "open a new attempt"
+    ATTACH = "attach the request to an attempt opened by observation"
+
+
+class Rule(NamedTuple):
+    """What one fact does in one phase.
+
+    ``rank``: the fact's place on the call-state axis (``None``: it does not
+    move the axis); ``status``: the transfer status the fact proves (``None``:
+    none); ``attempt``: whether it opens an attempt or attaches to one.
+    """
+
+    rank: int | None
+    status: TransferStatus | None = None
+    attempt: Attempt | None = None
+
+
+class Media(str, Enum):
+    """How the media axis takes an audio fact in a phase."""
+
+    LATEST = "last writer wins"
+    CHAIN = "attempt chain: none < inactive < active"
+    STALE = "stale"
+
+
+# The call state a fact puts on the call-state axis when it applies.
+FACT_STATE: dict[Fact, CallState] = {
+    Fact.INCOMING: CallState.INCOMING,
+    Fact.ESTABLISHING: CallState.ESTABLISHING,
+    Fact.RINGING: CallState.RINGING,
+    Fact.ESTABLISHED: CallState.ESTABLISHED,
+    Fact.ESTABLISHED_FAILED: CallState.ESTABLISHED,
+    Fact.HOLD: CallState.HOLD,
+    Fact.TRANSFERRING: CallState.TRANSFERRING,
+    Fact.TRANSFER_ACCEPTED: CallState.TRANSFER_ACCEPTED,
+    Fact.REDIRECTING: CallState.REDIRECTING,
+    Fact.TERMINATING: CallState.TERMINATING,
+    Fact.TERMINATED: CallState.TERMINATED,
+    Fact.TERMINATED_TRANSFERRED: CallState.TERMINATED,
+}
+
+# The plain fact of each state a notification can carry; the two compound
+# facts are refinements the reducer makes from ``resultInfo`` and the
+# termination reason (see ``TRANSFER_SUCCESS_SUBCODE``).
+STATE_FACT: dict[object, Fact] = {
+    state: fact for fact, state in FACT_STATE.items() if fact.value == state.value
+}
+TRANSFER_SUCCESS_SUBCODE = 7015
+TRANSFER_SUCCESS_REASON = "apptransferred"  # compared case-insensitively
+OPERATION_PROGRESS: dict[str, Fact] = {
+    "transferring": Fact.OPERATION_TRANSFERRING,
+    "transferaccepted": Fact.OPERATION_ACCEPTED,
+}
+
+# Facts that only a notification of an attempt carries: the media axis ranks
+# their audio on the attempt's chain even after the attempt failed.
+ATTEMPT_FACTS = frozenset({Fact.TRANSFERRING, Fact.TRANSFER_ACCEPTED})
+
+_S = TransferStatus
+
+NO_ATTEMPT: dict[Fact, Rule] = {
+    Fact.INCOMING: Rule(1),
+    Fact.ESTABLISHING: Rule(2),
+    Fact.RINGING: Rule(2),
+    Fact.ESTABLISHED: Rule(3),
+    Fact.HOLD: Rule(3),
+    Fact.REDIRECTING: Rule(3),
+    Fact.ESTABLISHED_FAILED: Rule(3, _S.FAILED, Attempt.OPEN),
+    Fact.TRANSFERRING: Rule(4, _S.TRANSFERRING, Attempt.OPEN),
+    Fact.TRANSFER_ACCEPTED: Rule(5, _S.ACCEPTED, Attempt.OPEN),
+    Fact.TERMINATING: Rule(6),
+    Fact.TERMINATED: Rule(7),
+    Fact.TERMINATED_TRANSFERRED: Rule(7, _S.COMPLETED, Attempt.OPEN),
+    Fact.OPERATION_TRANSFERRING: Rule(None, _S.TRANSFERRING, Attempt.OPEN),
+    Fact.OPERATION_ACCEPTED: Rule(None, _S.ACCEPTED, Attempt.OPEN),
+    Fact.REQUESTED: Rule(None, _S.REQUESTED, Attempt.OPEN),
+}
+
+IN_FLIGHT: dict[Fact, Rule] = {
+    Fact.ESTABLISHED: Rule(0),
+    Fact.HOLD: Rule(0),
+    Fact.REDIRECTING: Rule(0),
+    Fact.TRANSFERRING: Rule(1, _S.TRANSFERRING),
+    Fact.TRANSFER_ACCEPTED: Rule(2, _S.ACCEPTED),
+    Fact.ESTABLISHED_FAILED: Rule(3, _S.FAILED),
+    Fact.TERMINATING: Rule(4),
+    Fact.TERMINATED: Rule(5, _S.FAILED),
+    Fact.TERMINATED_TRANSFERRED: Rule(5, _S.COMPLETED),
+    Fact.OPERATION_TRANSFERRING: Rule(None, _S.TRANSFERRING),
+    Fact.OPERATION_ACCEPTED: Rule(None, _S.ACCEPTED),
+    Fact.REQUESTED: Rule(None, None, Attempt.ATTACH),
+}
+
+REQUESTED: dict[Fact, Rule] = {
+    **IN_FLIGHT,
+    Fact.REJECTED: Rule(None, _S.FAILED),
+}
+
+AFTER_FAILURE: dict[Fact, Rule] = {
+    Fact.ESTABLISHED: Rule(3),
+    Fact.HOLD: Rule(3),
+    Fact.REDIRECTING: Rule(3),
+    Fact.ESTABLISHED_FAILED: Rule(3),
+    Fact.TERMINATING: Rule(4),
+    Fact.TERMINATED: Rule(5),
+    Fact.TERMINATED_TRANSFERRED: Rule(5),
+    Fact.REQUESTED: Rule(None, _S.REQUESTED, Attempt.OPEN),
+}
+
+# The phase is the current attempt's status (``None``: no attempt). A
+# completed attempt ends the call, so nothing applies in it.
+RULES: dict[TransferStatus | None, dict[Fact, Rule]] = {
+    None: NO_ATTEMPT,
+    _S.REQUESTED: REQUESTED,
+    _S.TRANSFERRING: IN_FLIGHT,
+    _S.ACCEPTED: IN_FLIGHT,
+    _S.FAILED: AFTER_FAILURE,
+    _S.COMPLETED: {},
+}
+
+# How the media axis takes an audio fact in each phase (after the event's
+# own status change): (fact carries no attempt state, fact carries one).
+MEDIA: dict[TransferStatus | None, tuple[Media, Media]] = {
+    None: (Media.LATEST, Media.LATEST),
+    _S.REQUESTED: (Media.CHAIN, Media.CHAIN),
+    _S.TRANSFERRING: (Media.CHAIN, Media.CHAIN),
+    _S.ACCEPTED: (Media.CHAIN, Media.CHAIN),
+    _S.FAILED: (Media.LATEST, Media.CHAIN),
+    _S.COMPLETED: (Media.STALE, Media.STALE),
+}
+MEDIA_CHAIN: dict[Audio | None, int] = {None: 0, Audio.INACTIVE: 1, Audio.ACTIVE: 2}
+TERMINATED_AUDIO = Audio.INACTIVE
+
+# The transfer status only moves forward; COMPLETED and FAILED are both final.
+STATUS_RANK: dict[TransferStatus, int] = {
+    _S.REQUESTED: 0,
+    _S.TRANSFERRING: 1,
+    _S.ACCEPTED: 2,
+    _S.COMPLETED: 3,
+    _S.FAILED: 3,
+}
+
+# What a bot is told when a step moves an axis onto these values.
+STATUS_MILESTONE: dict[TransferStatus, Milestone] = {
+    _S.ACCEPTED: Milestone.TRANSFER_ACCEPTED,
+    _S.COMPLETED: Milestone.TRANSFER_COMPLETED,
+    _S.FAILED: Milestone.TRANSFER_FAILED,
+}
+AUDIO_MILESTONE: dict[Audio, Milestone] = {
+    Audio.INACTIVE: Milestone.AUDIO_INACTIVE,
+    Audio.ACTIVE: Milestone.AUDIO_ACTIVE,
+}
+TERMINATED_MILESTONE = Milestone.CALL_TERMINATED
+
+# Derived, not declared: the rank of the call's current state in each phase.
+STATE_RANK: dict[TransferStatus | None, dict[CallState | None, int]] = {
+    phase: {
+        FACT_STATE[fact]: rule.rank
+        for fact, rule in table.items()
+        if rule.rank is not None and fact in STATE_FACT.values()
+    }
+    for phase, table in RULES.items()
+}

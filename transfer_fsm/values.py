@@ -1,0 +1,189 @@
+"""The immutable values of transfer_fsm: Graph's vocabularies and the call snapshot.
+
+Every value here is a ``typing.NamedTuple``: immutable, ``__slots__``-sized (no
+per-instance ``__dict__``), hashable, comparable with ``==`` and printed with a
+readable ``repr``. Equality is strict about the type, so a ``Call`` never equals
+a plain tuple or another value type that happens to hold the same fields.
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+from typing import NamedTuple, TypeVar
+
+_T = TypeVar("_T", bound=tuple)  # type: ignore[type-arg]
+
+
+def strict_value(cls: type[_T]) -> type[_T]:
+    """Make a NamedTuple compare equal only to values of exactly its own type."""
+
+    def __eq__(self: tuple[object, ...], other: object) -> bool:  # noqa: N807
+        return type(other) is type(self) and tuple.__eq__(self, other)
+
+    def __ne__(self: tuple[object, ...], other: object) -> bool:  # noqa: N807
+        return not (type(other) is type(self) and tuple.__eq__(self, other))
+
+    setattr(cls, "__eq__", __eq__)  # noqa: B010
+    setattr(cls, "__ne__", __ne__)  # noqa: B010
+    setattr(cls, "__hash__", tuple.__hash__)  # noqa: B010
+    return cls
+
+
+class _WireEnum(str, Enum):
+    """An enum whose values are Graph's wire strings; ``str()`` gives the wire string."""
+
+    def __str__(self) -> str:
+        return str(self.value)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}.{self.name}"
+
+
+class CallState(_WireEnum):
+    """Graph's ``callState``: every documented value, v1.0 and beta."""
+
+    INCOMING = "incoming"
+    """An incoming call that has not been answered yet."""
+    ESTABLISHING = "establishing"
+    """The call is being set up (may be reported after ``established``)."""
+    RINGING = "ringing"
+    """Listed in the docs and the beta schema, absent from the v1.0 enum."""
+    ESTABLISHED = "established"
+    """The call is up; also the state a failed transfer returns to."""
+    HOLD = "hold"
+    """The call is on hold."""
+    TRANSFERRING = "transferring"
+    """A transfer has started."""
+    TRANSFER_ACCEPTED = "transferAccepted"
+    """The transfer target accepted the transfer."""
+    REDIRECTING = "redirecting"
+    """The call is being redirected."""
+    TERMINATING = "terminating"
+    """The call is being torn down."""
+    TERMINATED = "terminated"
+    """The call has ended; absorbing."""
+    UNKNOWN_FUTURE_VALUE = "unknownFutureValue"
+    """Graph's evolvable-enum sentinel."""
+
+
+class Audio(_WireEnum):
+    """Graph's ``mediaState`` for ``callMediaState.audio``."""
+
+    ACTIVE = "active"
+    """Audio flows."""
+    INACTIVE = "inactive"
+    """Audio is paused (during a transfer) or gone (after termination)."""
+
+
+class TransferStatus(_WireEnum):
+    """Where one transfer attempt stands; moves only forward within the attempt."""
+
+    REQUESTED = "requested"
+    """The bot POSTed ``/transfer``; nothing has been heard yet."""
+    TRANSFERRING = "transferring"
+    """Graph reported the transfer in progress."""
+    ACCEPTED = "accepted"
+    """The target accepted the transfer."""
+    COMPLETED = "completed"
+    """The call was transferred; the bot's leg has ended."""
+    FAILED = "failed"
+    """The transfer did not happen; see ``Transfer.result``."""
+
+
+class ChangeType(_WireEnum):
+    """``commsNotification.changeType``."""
+
+    CREATED = "created"
+    UPDATED = "updated"
+    DELETED = "deleted"
+
+
+class Outcome(_WireEnum):
+    """What one event did to a call, as reported by :func:`transfer_fsm.step`."""
+
+    APPLIED = "applied"
+    """The event changed the call's view."""
+    DUPLICATE = "duplicate"
+    """Everything the event says is already in the view."""
+    STALE = "stale"
+    """The view has already moved past what the event says."""
+    IGNORED = "ignored"
+    """The event carries nothing the library applies to the call (kept, not applied)."""
+
+
+class Milestone(_WireEnum):
+    """Something a bot may act on; each fires at most once per transfer attempt."""
+
+    TRANSFER_ACCEPTED = "transferAccepted"
+    TRANSFER_COMPLETED = "transferCompleted"
+    TRANSFER_FAILED = "transferFailed"
+    AUDIO_INACTIVE = "audioInactive"
+    AUDIO_ACTIVE = "audioActive"
+    CALL_TERMINATED = "callTerminated"
+
+
+@strict_value
+class ResultInfo(NamedTuple):
+    """Graph's ``resultInfo``: ``code``, ``subcode`` and an optional ``message``."""
+
+    code: int
+    subcode: int = 0
+    message: str | None = None
+
+    @property
+    def is_success(self) -> bool:
+        """True for ``code`` 0 or 2xx (Graph uses both for success)."""
+        return self.code == 0 or 200 <= self.code < 300
+
+
+@strict_value
+class TransferRequested(NamedTuple):
+    """The bot POSTed ``/transfer`` for this call: opens a transfer attempt.
+
+    Every field is optional and only recorded; reduce this event *before* the
+    POST goes out, so that notifications racing the 202 find the attempt open.
+    """
+
+    replaces_call_id: str | None = None
+    client_context: str | None = None
+    target: str | None = None
+
+
+@strict_value
+class TransferRejected(NamedTuple):
+    """Graph answered the bot's ``/transfer`` POST with an error: the attempt failed."""
+
+    result: ResultInfo | None = None
+
+
+@strict_value
+class Transfer(NamedTuple):
+    """One transfer attempt of a call.
+
+    ``audio`` is the audio state reported *within* this attempt (``None`` until
+    one is reported); it is what lets the media axis tell a restored ``active``
+    from the ``active`` the call had before the transfer.
+    """
+
+    status: TransferStatus
+    result: ResultInfo | None = None
+    replaces_context: str | None = None
+    audio: Audio | None = None
+    request: TransferRequested | None = None
+
+
+@strict_value
+class Call(NamedTuple):
+    """The reconciled view of one call: an immutable snapshot.
+
+    ``state`` is the call-state axis and ``audio`` the media axis; both are
+    ``None`` until observed. ``result`` and ``termination_reason`` hold
+    Graph's ``resultInfo`` and ``terminationReason`` as of the current state.
+    """
+
+    call_id: str
+    state: CallState | None = None
+    audio: Audio | None = None
+    transfer: Transfer | None = None
+    result: ResultInfo | None = None
+    termination_reason: str | None = None
