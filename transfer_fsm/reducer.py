@@ -8,11 +8,13 @@ rule for the current phase and moves each axis as the rule says.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import NamedTuple
 
 from .events import CallNotification, Event, OperationNotification, ResourceNotification
 from .rules import (
     ATTEMPT_FACTS,
     FACT_STATE,
+    FINAL_RANK,
     MEDIA,
     MEDIA_CHAIN,
     OPERATION_PROGRESS,
@@ -26,7 +28,6 @@ from .rules import (
     Attempt,
     Fact,
     Media,
-    Rule,
 )
 from .values import (
     Audio,
@@ -37,6 +38,7 @@ from .values import (
     Transfer,
     TransferRejected,
     TransferRequested,
+    TransferStatus,
 )
 
 _TERMINATED = CallState.TERMINATED
@@ -47,6 +49,12 @@ _OPEN = Attempt.OPEN
 _ATTACH = Attempt.ATTACH
 _LATEST = Media.LATEST
 _CHAIN = Media.CHAIN
+_NO_STATE = Fact.NO_STATE
+_UNKNOWN_STATE = Fact.UNKNOWN_STATE
+_ESTABLISHED = Fact.ESTABLISHED
+_ESTABLISHED_FAILED = Fact.ESTABLISHED_FAILED
+_TERMINATED_FACT = Fact.TERMINATED
+_TERMINATED_TRANSFERRED = Fact.TERMINATED_TRANSFERRED
 _new_call = tuple.__new__
 _new_transfer = tuple.__new__
 
@@ -62,113 +70,172 @@ class WrongCallError(ValueError):
         )
 
 
+class Move(NamedTuple):
+    """A rule compiled for one phase and one current state: what actually moves.
+
+    ``state``: the new call state (``None``: the axis stays); ``status``: the
+    new transfer status (``None``: it stays); ``final``: the status ends the
+    attempt, so the event's ``resultInfo`` becomes the attempt's result.
+    """
+
+    state: CallState | None
+    status: TransferStatus | None
+    final: bool
+    attempt: Attempt | None
+
+
+Phase = TransferStatus | None
+
+
+def compile_moves() -> dict[Phase, dict[CallState | None, dict[Fact, Move]]]:
+    """Resolve every rank comparison of :data:`RULES` ahead of time."""
+    compiled: dict[Phase, dict[CallState | None, dict[Fact, Move]]] = {}
+    for phase, table in RULES.items():
+        ranks = STATE_RANK[phase]
+        by_state: dict[CallState | None, dict[Fact, Move]] = {}
+        compiled[phase] = by_state
+        for state in (None, *CallState):
+            current = ranks.get(state, -1)
+            moves: dict[Fact, Move] = {}
+            by_state[state] = moves
+            for fact, rule in table.items():
+                moves_state = rule.rank is not None and rule.rank >= current
+                status = rule.status
+                if (
+                    status is not None
+                    and rule.attempt is not _OPEN
+                    and phase is not None
+                    and STATUS_RANK[status] <= STATUS_RANK[phase]
+                ):
+                    status = None
+                if moves_state or status is not None or rule.attempt is not None:
+                    moves[fact] = Move(
+                        FACT_STATE[fact] if moves_state else None,
+                        status,
+                        status is not None and STATUS_RANK[status] == FINAL_RANK,
+                        rule.attempt,
+                    )
+    return compiled
+
+
+def compile_media() -> dict[Phase, dict[Fact, Media]]:
+    """How each phase's media axis takes the audio of each fact."""
+    return {
+        phase: {fact: modes[fact in ATTEMPT_FACTS] for fact in Fact}
+        for phase, modes in MEDIA.items()
+    }
+
+
+MOVES = compile_moves()
+MEDIA_MODES = compile_media()
+_PLAIN_FACT: dict[object, Fact] = {None: Fact.NO_STATE, **STATE_FACT}
+_REFINABLE = frozenset({Fact.ESTABLISHED, Fact.TERMINATED})
+
+
 def fact_of(event: CallNotification) -> Fact:
     """Classify a call notification's state into the fact the tables key on."""
-    if event.change_type is _DELETED:
-        fact = Fact.TERMINATED
-    elif event.state is None:
-        return Fact.NO_STATE
-    else:
-        fact = STATE_FACT.get(event.state, Fact.UNKNOWN_STATE)
-    if fact is Fact.ESTABLISHED:
-        result = event.result
-        if result is not None and not result.is_success:
-            return Fact.ESTABLISHED_FAILED
-    elif fact is Fact.TERMINATED:
-        result = event.result
-        reason = event.termination_reason
-        if (result is not None and result.subcode == TRANSFER_SUCCESS_SUBCODE) or (
-            reason is not None and reason.lower() == TRANSFER_SUCCESS_REASON
-        ):
-            return Fact.TERMINATED_TRANSFERRED
+    _, change, state, _, result, reason, _, _ = event
+    fact = _TERMINATED_FACT if change is _DELETED else _PLAIN_FACT.get(state, _UNKNOWN_STATE)
+    if fact is _ESTABLISHED:
+        if result is not None and (code := result[0]) != 0 and not 200 <= code < 300:
+            return _ESTABLISHED_FAILED
+    elif fact is _TERMINATED_FACT and (
+        (result is not None and result[1] == TRANSFER_SUCCESS_SUBCODE)
+        or (reason is not None and reason.lower() == TRANSFER_SUCCESS_REASON)
+    ):
+        return _TERMINATED_TRANSFERRED
     return fact
 
 
-def _attempt(
-    transfer: Transfer | None,
-    rule: Rule,
-    result: ResultInfo | None,
-    request: TransferRequested | None = None,
-) -> Transfer | None:
-    """The attempt after a rule's status evidence (the same object if unchanged)."""
-    status = rule.status
-    attempt = rule.attempt
-    if attempt is _OPEN:
-        assert status is not None
-        final = STATUS_RANK[status] == 3
-        return _new_transfer(Transfer, (status, result if final else None, None, None, request))
-    if transfer is None:
-        return None
-    if attempt is _ATTACH:
-        if request is not None and transfer.request is None:
-            return _new_transfer(Transfer, (*transfer[:4], request))
-        return transfer
-    if status is not None and STATUS_RANK[status] > STATUS_RANK[transfer.status]:
-        final = STATUS_RANK[status] == 3
-        return _new_transfer(
-            Transfer, (status, result if final else transfer.result, *transfer[2:])
-        )
-    return transfer
-
-
 def _on_call(call: Call, event: CallNotification) -> Call:
+    """The hot path: one call notification, every axis, one new snapshot."""
     call_id, state, audio, transfer, result, reason = call
-    if event.call_id != call_id:
-        raise WrongCallError(call_id, event.call_id)
+    event_id, change, heard_state, heard, event_result, event_reason, context, _ = event
+    if event_id != call_id:
+        raise WrongCallError(call_id, event_id)
     if state is _TERMINATED:
         return call
-    fact = fact_of(event)
-    phase = None if transfer is None else transfer.status
-    rule = RULES[phase].get(fact)
-    if rule is not None:
-        rank = rule.rank
-        if rank is not None and rank >= STATE_RANK[phase].get(state, -1):
-            state = FACT_STATE[fact]
-            if event.result is not None:
-                result = event.result
-            if event.termination_reason is not None:
-                reason = event.termination_reason
-        if rule.status is not None:
-            transfer = _attempt(transfer, rule, event.result)
-    if transfer is not None:
-        context = event.replaces_context
-        if context is not None and transfer.replaces_context is None:
-            transfer = _new_transfer(Transfer, (transfer[0], transfer[1], context, *transfer[3:]))
-        if state is _TERMINATED:
-            transfer = _new_transfer(
-                Transfer, (*transfer[:3], TERMINATED_AUDIO, transfer.request)
-            )
-    if state is _TERMINATED:
-        audio = TERMINATED_AUDIO
+    fact = _PLAIN_FACT.get(heard_state, _UNKNOWN_STATE)
+    if change is _DELETED or fact in _REFINABLE:
+        fact = fact_of(event)
+    if transfer is None:
+        phase = t_result = t_context = t_audio = t_request = None
     else:
-        heard = event.audio
-        if heard is _ACTIVE or heard is _INACTIVE:
-            mode = MEDIA[None if transfer is None else transfer.status][fact in ATTEMPT_FACTS]
-            if mode is _LATEST or (
-                mode is _CHAIN
-                and transfer is not None
-                and MEDIA_CHAIN[heard] >= MEDIA_CHAIN[transfer.audio]
-            ):
-                audio = heard
-                if transfer is not None and transfer.audio is not heard:
-                    transfer = _new_transfer(
-                        Transfer, (*transfer[:3], heard, transfer.request)
-                    )
+        phase, t_result, t_context, t_audio, t_request = transfer
+    move = MOVES[phase][state].get(fact)
+    if move is not None:
+        new_state, status, final, attempt = move
+        if new_state is not None:
+            state = new_state
+            if event_result is not None:
+                result = event_result
+            if event_reason is not None:
+                reason = event_reason
+        if status is not None:
+            if attempt is _OPEN:
+                t_result = t_context = t_audio = t_request = None
+            phase = status
+            if final:
+                t_result = event_result
+    if context is not None and t_context is None:
+        t_context = context
+    if state is _TERMINATED:
+        audio = t_audio = TERMINATED_AUDIO
+    elif heard is _ACTIVE or heard is _INACTIVE:
+        mode = MEDIA_MODES[phase][fact]
+        if mode is _LATEST or (mode is _CHAIN and MEDIA_CHAIN[heard] >= MEDIA_CHAIN[t_audio]):
+            audio = t_audio = heard
+    if phase is not None and (
+        transfer is None
+        or phase is not transfer[0]
+        or t_result is not transfer[1]
+        or t_context is not transfer[2]
+        or t_audio is not transfer[3]
+    ):
+        transfer = _new_transfer(Transfer, (phase, t_result, t_context, t_audio, t_request))
+    elif (
+        state is call[1]
+        and audio is call[2]
+        and transfer is call[3]
+        and result is call[4]
+        and reason is call[5]
+    ):
+        return call
     return _new_call(Call, (call_id, state, audio, transfer, result, reason))
+
+
+def _advance_attempt(
+    call: Call, fact: Fact | None, result: ResultInfo | None, request: TransferRequested | None
+) -> Call:
+    """Apply a fact that speaks only of the transfer attempt (no state, no audio)."""
+    transfer = call.transfer
+    if call.state is _TERMINATED or fact is None:
+        return call
+    move = MOVES[None if transfer is None else transfer.status][call.state].get(fact)
+    if move is None:
+        return call
+    _, status, final, attempt = move
+    if attempt is _OPEN:
+        assert status is not None
+        new = Transfer(status, result if final else None, None, None, request)
+    elif transfer is None:
+        return call
+    elif attempt is _ATTACH:
+        if transfer.request is not None or request is None:
+            return call
+        new = transfer._replace(request=request)
+    else:
+        assert status is not None
+        new = transfer._replace(status=status, result=result if final else transfer.result)
+    return call._replace(transfer=new)
 
 
 def _on_operation(call: Call, event: OperationNotification) -> Call:
     if event.call_id != call.call_id:
         raise WrongCallError(call.call_id, event.call_id)
-    if call.state is _TERMINATED or event.progress is None:
-        return call
-    fact = OPERATION_PROGRESS.get(event.progress.lower())
-    transfer = call.transfer
-    rule = None if fact is None else RULES[None if transfer is None else transfer.status].get(fact)
-    if rule is None:
-        return call
-    new = _attempt(transfer, rule, event.result)
-    return call if new is transfer else call._replace(transfer=new)
+    progress = event.progress
+    fact = None if progress is None else OPERATION_PROGRESS.get(progress.lower())
+    return _advance_attempt(call, fact, event.result, None)
 
 
 def _on_resource(call: Call, event: ResourceNotification) -> Call:
@@ -178,24 +245,11 @@ def _on_resource(call: Call, event: ResourceNotification) -> Call:
 
 
 def _on_request(call: Call, event: TransferRequested) -> Call:
-    return _on_bot_event(call, Fact.REQUESTED, None, event)
+    return _advance_attempt(call, Fact.REQUESTED, None, event)
 
 
 def _on_rejected(call: Call, event: TransferRejected) -> Call:
-    return _on_bot_event(call, Fact.REJECTED, event.result, None)
-
-
-def _on_bot_event(
-    call: Call, fact: Fact, result: ResultInfo | None, request: TransferRequested | None
-) -> Call:
-    if call.state is _TERMINATED:
-        return call
-    transfer = call.transfer
-    rule = RULES[None if transfer is None else transfer.status].get(fact)
-    if rule is None:
-        return call
-    new = _attempt(transfer, rule, result, request)
-    return call if new is transfer else call._replace(transfer=new)
+    return _advance_attempt(call, Fact.REJECTED, event.result, None)
 
 
 HANDLERS: dict[type, Callable[[Call, Event], Call]] = {

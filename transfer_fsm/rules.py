@@ -216,6 +216,7 @@ STATUS_RANK: dict[TransferStatus, int] = {
     _S.COMPLETED: 3,
     _S.FAILED: 3,
 }
+FINAL_RANK = 3
 
 # What a bot is told when a step moves an axis onto these values.
 STATUS_MILESTONE: dict[TransferStatus, Milestone] = {

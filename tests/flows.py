@@ -1,0 +1,133 @@
+"""The documented transfer flows, as bodies and as the views they must end in.
+
+The payloads are the seed page's (``tests/payloads/seed.json``, checked against
+``../shared/seeds/call-transfer.md`` by ``test_seed.py``) plus the variants the
+page's notes document: the audio-inactive notification may carry
+``transferAccepted`` (accepted happened first) and the audio-active one may
+carry ``transferAccepted`` (audio came back before the call did). The v1.0
+success notification (``resultInfo`` 0/7015) is from the v1.0 page.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import transfer_fsm as tf
+from transfer_fsm import Audio, Call, CallState, ResultInfo, Transfer, TransferStatus
+
+Body = dict[str, Any]
+
+SEED: dict[str, Body] = json.loads(
+    (Path(__file__).parent / "payloads" / "seed.json").read_text(encoding="utf-8")
+)
+CALL_ID = "341a0500-d4bf-4224-8b19-1581168d328b"
+REQUEST = tf.TransferRequested()
+
+
+def with_state(body: Body, state: str) -> Body:
+    """The same notification, reporting another call state."""
+    changed = copy.deepcopy(body)
+    changed["value"][0]["resourceData"]["state"] = state
+    return changed
+
+
+V1_SUCCESS: Body = {
+    "@odata.type": "#microsoft.graph.commsNotifications",
+    "value": [
+        {
+            "@odata.type": "#microsoft.graph.commsNotification",
+            "changeType": "deleted",
+            "resourceUrl": f"/communications/calls/{CALL_ID}",
+            "resourceData": {
+                "@odata.type": "#microsoft.graph.call",
+                "state": "terminated",
+                "resultInfo": {
+                    "@odata.type": "#microsoft.graph.resultInfo",
+                    "code": 0,
+                    "subcode": 7015,
+                    "message": "GracefulTransferCompleted",
+                },
+            },
+        }
+    ],
+}
+
+
+@dataclass(frozen=True)
+class Flow:
+    """One documented flow in one documented production order."""
+
+    name: str
+    bodies: tuple[Body, ...]
+    final: Call
+
+    def events(self) -> list[tf.Notification]:
+        """The flow's notifications, parsed, in production order."""
+        return [event for body in self.bodies for event in tf.parse_notifications(body)]
+
+
+def _success(kind: str, terminated: Body, final: Call, label: str = "") -> list[Flow]:
+    label = label or kind
+    start = SEED[f"{kind}-transferring"]
+    inactive = SEED[f"{kind}-audio-inactive"]
+    accepted = SEED[f"{kind}-transfer-accepted"]
+    return [
+        Flow(
+            f"{label} success, accepted after audio inactive",
+            (start, inactive, accepted, terminated),
+            final,
+        ),
+        Flow(
+            f"{label} success, accepted before audio inactive",
+            (start, accepted, with_state(inactive, "transferAccepted"), terminated),
+            final,
+        ),
+    ]
+
+
+def _failure(kind: str, final: Call) -> list[Flow]:
+    start = SEED[f"{kind}-transferring"]
+    inactive = SEED[f"{kind}-audio-inactive"]
+    accepted = SEED[f"{kind}-transfer-accepted"]
+    failed = SEED[f"{kind}-established-failed"]
+    active = SEED[f"{kind}-audio-active"]
+    heads = {
+        "accepted after audio inactive": (start, inactive, accepted),
+        "accepted before audio inactive": (start, accepted, with_state(inactive, "transferAccepted")),
+    }
+    tails = {
+        "established before audio active": (failed, active),
+        "established after audio active": (with_state(active, "transferAccepted"), failed),
+    }
+    return [
+        Flow(f"{kind} failure, {head}, {tail}", heads[head] + tails[tail], final)
+        for head in heads
+        for tail in tails
+    ]
+
+
+def _completed(result: ResultInfo | None, reason: str | None) -> Call:
+    transfer = Transfer(TransferStatus.COMPLETED, result, None, Audio.INACTIVE, REQUEST)
+    return Call(CALL_ID, CallState.TERMINATED, Audio.INACTIVE, transfer, result, reason)
+
+
+def _failed(subcode: int) -> Call:
+    result = ResultInfo(500, subcode, "<message>")
+    transfer = Transfer(TransferStatus.FAILED, result, "<replacesContext>", Audio.ACTIVE, REQUEST)
+    return Call(CALL_ID, CallState.ESTABLISHED, Audio.ACTIVE, transfer, result, None)
+
+
+COMPLETED_APP_TRANSFERRED = _completed(None, "AppTransferred")
+COMPLETED_7015 = _completed(ResultInfo(0, 7015, "GracefulTransferCompleted"), None)
+
+FLOWS: list[Flow] = [
+    *_success("direct", SEED["direct-terminated"], COMPLETED_APP_TRANSFERRED),
+    *_failure("direct", _failed(1000)),
+    *_success("consultative", SEED["consultative-terminated"], COMPLETED_APP_TRANSFERRED),
+    *_failure("consultative", _failed(7000)),
+    *_success("direct", V1_SUCCESS, COMPLETED_7015, "v1.0 direct (0/7015)"),
+]
