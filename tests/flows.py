@@ -95,9 +95,10 @@ def _failure(kind: str, final: Call) -> list[Flow]:
     accepted = SEED[f"{kind}-transfer-accepted"]
     failed = SEED[f"{kind}-established-failed"]
     active = SEED[f"{kind}-audio-active"]
+    inactive_accepted = with_state(inactive, "transferAccepted")
     heads = {
         "accepted after audio inactive": (start, inactive, accepted),
-        "accepted before audio inactive": (start, accepted, with_state(inactive, "transferAccepted")),
+        "accepted before audio inactive": (start, accepted, inactive_accepted),
     }
     tails = {
         "established before audio active": (failed, active),
