@@ -119,8 +119,9 @@ def parse_notifications(
     elif "changeType" in doc:
         _notification(doc, -1, events)
     else:
-        _fail("$", "a commsNotifications object ('value') or a commsNotification ('changeType')",
-              doc)
+        _fail(
+            "$", "a commsNotifications object ('value') or a commsNotification ('changeType')", doc
+        )
     return events
 
 
@@ -141,8 +142,9 @@ def _notification(item: object, index: int, events: list[Notification]) -> None:
         url = item.get("resource")
         key = "resource"
     if not isinstance(url, str):
-        _fail(f"{_path(index)}.{key}", "a call resource path such as /communications/calls/{id}",
-              url)
+        _fail(
+            f"{_path(index)}.{key}", "a call resource path such as /communications/calls/{id}", url
+        )
     call_id, rest = _split(url, index, key)
     data = item.get("resourceData")
     if not rest:
@@ -168,8 +170,9 @@ def _split(url: str, index: int, key: str) -> tuple[str, list[str]]:
     except ValueError:
         at = -1
     if at < 0 or at + 1 >= len(parts) or not parts[at + 1]:
-        _fail(f"{_path(index)}.{key}", "a call resource path such as /communications/calls/{id}",
-              url)
+        _fail(
+            f"{_path(index)}.{key}", "a call resource path such as /communications/calls/{id}", url
+        )
     rest = [part for part in parts[at + 2 :] if part]
     return parts[at + 1], rest
 

@@ -272,4 +272,3 @@ def reduce(call: Call, event: Event) -> Call:
     if handler is None:
         raise TypeError(f"not a transfer_fsm event: {type(event).__name__}")
     return handler(call, event)
-

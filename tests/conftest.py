@@ -1,0 +1,30 @@
+"""Hypothesis profiles: ``ci`` is fixed and derandomized, ``dev`` explores more.
+
+The profile comes from ``HYPOTHESIS_PROFILE``; without it, ``ci`` when the
+``CI`` variable is set (as ``.ci/run`` sets it) and ``dev`` otherwise.
+"""
+
+from __future__ import annotations
+
+import os
+
+from hypothesis import HealthCheck, settings
+
+settings.register_profile(
+    "ci",
+    derandomize=True,
+    max_examples=300,
+    deadline=None,
+    database=None,
+    print_blob=True,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+settings.register_profile(
+    "dev",
+    max_examples=1500,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+settings.load_profile(
+    os.environ.get("HYPOTHESIS_PROFILE") or ("ci" if os.environ.get("CI") else "dev")
+)

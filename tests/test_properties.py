@@ -1,0 +1,213 @@
+"""The laws the library claims, checked by hypothesis over generated deliveries.
+
+- convergence: any interleaving of a flow, with duplicates and late
+  notifications after the end, ends in the flow's documented view;
+- idempotence: reducing the same event twice is reducing it once;
+- purity: neither the call nor the event (nor the parsed body) is mutated;
+- totality: no exception for any parsed event in any reachable state;
+- monotone progress: within an attempt the transfer status and the media
+  chain only move forward, and ``terminated`` is absorbing;
+- milestones: each at most once per attempt, the terminal one exactly once.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections import Counter
+
+from flows import CALL_ID, FLOWS, REQUEST, SEED, V1_SUCCESS, Flow, with_state
+from hypothesis import given
+from hypothesis import strategies as st
+
+import transfer_fsm as tf
+from transfer_fsm import Call, CallState, Milestone, ResultInfo, Transfer, TransferStatus
+from transfer_fsm.rules import MEDIA_CHAIN, STATUS_RANK
+
+
+def _body(state: str | None = None, change: str = "updated", **data: object) -> dict[str, object]:
+    resource: dict[str, object] = dict(data)
+    if state is not None:
+        resource["state"] = state
+    return {
+        "changeType": change,
+        "resourceUrl": f"/communications/calls/{CALL_ID}",
+        "resourceData": resource,
+    }
+
+
+EXTRA_BODIES: list[object] = [
+    _body("incoming", "created"),
+    _body("establishing"),
+    _body("established"),
+    _body("ringing"),
+    _body("hold"),
+    _body("redirecting"),
+    _body("terminating"),
+    _body("unknownFutureValue"),
+    _body("someStateFromTheFuture", extraField={"kept": True}),
+    _body(mediaState={"audio": "inactive"}),
+    _body(mediaState={"audio": "active"}),
+    _body(mediaState={"audio": "unknownFutureValue"}),
+    _body("established", resultInfo={"code": 500, "subcode": 7700, "message": "m"}),
+    _body("terminated", "deleted", resultInfo={"code": "200", "subCode": "5001"}),
+    _body(None, "deleted"),
+    {
+        "changeType": "updated",
+        "resourceUrl": f"/communications/calls/{CALL_ID}/participants",
+        "resourceData": [{"id": "p1"}],
+    },
+    {
+        "changeType": "updated",
+        "resource": f"/app/calls/{CALL_ID}/operations/op1",
+        "resourceData": {
+            "status": "running",
+            "resultInfo": {"code": "200", "subCode": "transferring"},
+        },
+    },
+    {
+        "changeType": "deleted",
+        "resource": f"/app/calls/{CALL_ID}/operations/op1",
+        "resourceData": {
+            "status": "completed",
+            "resultInfo": {"code": "200", "subCode": "transferAccepted"},
+        },
+    },
+]
+BODIES: list[object] = [
+    *SEED.values(),
+    V1_SUCCESS,
+    with_state(SEED["direct-audio-inactive"], "transferAccepted"),
+    with_state(SEED["direct-audio-active"], "transferAccepted"),
+    *EXTRA_BODIES,
+]
+BOT_EVENTS: list[tf.Event] = [
+    REQUEST,
+    tf.TransferRequested(replaces_call_id="e5d39592", client_context="ctx"),
+    tf.TransferRejected(ResultInfo(403, 8523, "Cannot do transfer for meeting mode")),
+]
+NOTIFICATIONS: list[tf.Event] = [
+    event
+    for body in BODIES
+    if "transferTarget" not in body  # type: ignore[operator]
+    for event in tf.parse_notifications(json.dumps(body))
+]
+EVENTS = st.sampled_from([*NOTIFICATIONS, *BOT_EVENTS])
+STARTS = st.sampled_from(
+    [
+        Call(CALL_ID),
+        Call(CALL_ID, CallState.ESTABLISHED, tf.Audio.ACTIVE),
+        tf.reduce(Call(CALL_ID), REQUEST),
+    ]
+)
+
+
+@st.composite
+def deliveries(draw: st.DrawFn) -> tuple[Flow, list[tf.Event]]:
+    """A flow's notifications in any order, some delivered again anywhere."""
+    flow = draw(st.sampled_from(FLOWS))
+    events: list[tf.Event] = list(draw(st.permutations(flow.events())))
+    for _ in range(draw(st.integers(0, 6))):
+        again = draw(st.sampled_from(flow.events()))
+        events.insert(draw(st.integers(0, len(events))), again)
+    return flow, events
+
+
+def _replay(call: Call, events: list[tf.Event]) -> list[tf.Step]:
+    steps = []
+    for event in events:
+        steps.append(tf.step(call, event))
+        call = steps[-1].call
+    return steps
+
+
+@given(
+    deliveries(),
+    st.lists(EVENTS.filter(lambda e: not isinstance(e, tf.TransferRequested)), max_size=4),
+)
+def test_convergence_with_duplicates_and_late_deliveries(
+    delivery: tuple[Flow, list[tf.Event]], late: list[tf.Event]
+) -> None:
+    flow, events = delivery
+    call = tf.reduce(Call(CALL_ID), REQUEST)
+    steps = _replay(call, events)
+    assert steps[-1].call == flow.final
+    if flow.final.state is CallState.TERMINATED:
+        after = _replay(flow.final, late)
+        assert all(s.call == flow.final for s in after)
+        assert all(
+            s.outcome in (tf.Outcome.STALE, tf.Outcome.DUPLICATE, tf.Outcome.IGNORED) for s in after
+        )
+
+
+@given(deliveries())
+def test_milestones_fire_at_most_once_and_the_terminal_one_exactly_once(
+    delivery: tuple[Flow, list[tf.Event]],
+) -> None:
+    flow, events = delivery
+    steps = _replay(tf.reduce(Call(CALL_ID), REQUEST), events)
+    fired = Counter(m for s in steps for m in s.milestones)
+    assert max(fired.values()) == 1
+    terminal = {Milestone.TRANSFER_COMPLETED, Milestone.TRANSFER_FAILED}
+    assert sum(fired[m] for m in terminal) == 1
+    assert fired[Milestone.CALL_TERMINATED] == (flow.final.state is CallState.TERMINATED)
+
+
+@given(STARTS, st.lists(EVENTS, max_size=12), EVENTS)
+def test_idempotence(start: Call, history: list[tf.Event], event: tf.Event) -> None:
+    call = _replay(start, history)[-1].call if history else start
+    once = tf.reduce(call, event)
+    assert tf.reduce(once, event) == once
+    assert tf.step(once, event).outcome is not tf.Outcome.APPLIED
+
+
+@given(STARTS, st.lists(EVENTS, max_size=12))
+def test_purity_and_totality(start: Call, events: list[tf.Event]) -> None:
+    before = copy.deepcopy(events)
+    call = start
+    for event in events:
+        previous = copy.deepcopy(call)
+        call = tf.step(call, event).call  # totality: never raises
+        assert isinstance(call, Call)
+        assert previous == copy.deepcopy(previous)
+    assert events == before
+    assert [e.data for e in events if hasattr(e, "data")] == [
+        e.data for e in before if hasattr(e, "data")
+    ]
+
+
+IN_FLIGHT = (TransferStatus.REQUESTED, TransferStatus.TRANSFERRING, TransferStatus.ACCEPTED)
+
+
+def _reopened(old: Transfer, new: Transfer, event: tf.Event) -> bool:
+    """The step started a new attempt: only the bot's request does that."""
+    return (
+        isinstance(event, tf.TransferRequested)
+        and new.status is TransferStatus.REQUESTED
+        and old.status is not TransferStatus.REQUESTED
+    )
+
+
+@given(STARTS, st.lists(EVENTS, max_size=16))
+def test_monotone_progress(start: Call, events: list[tf.Event]) -> None:
+    call = start
+    for event in events:
+        new = tf.reduce(call, event)
+        if call.state is CallState.TERMINATED:
+            assert new == call
+        old_attempt, new_attempt = call.transfer, new.transfer
+        if old_attempt is not None:
+            assert new_attempt is not None
+            if not _reopened(old_attempt, new_attempt, event):
+                assert STATUS_RANK[new_attempt.status] >= STATUS_RANK[old_attempt.status]
+                if new_attempt.status in IN_FLIGHT:
+                    assert MEDIA_CHAIN[new_attempt.audio] >= MEDIA_CHAIN[old_attempt.audio]
+        call = new
+
+
+def test_parsing_never_mutates_the_body() -> None:
+    for body in BODIES:
+        kept = copy.deepcopy(body)
+        if isinstance(body, dict) and "transferTarget" not in body:
+            tf.parse_notifications(body)  # type: ignore[arg-type]
+        assert body == kept
