@@ -88,6 +88,8 @@ def decode(body: bytes | bytearray | memoryview | str | Mapping[str, Any]) -> ob
         _fail("$", "bytes, text or a decoded JSON object", body)
     try:
         return _DECODER.decode(body)
+    except NotificationError:
+        raise
     except json.JSONDecodeError as error:
         raise NotificationError(
             "$", "valid JSON", f"{error.msg} at line {error.lineno} column {error.colno}"

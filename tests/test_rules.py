@@ -1,0 +1,175 @@
+"""The rules one at a time: attempts, observation, other calls, lifecycle, bot events."""
+
+from __future__ import annotations
+
+import pytest
+from flows import CALL_ID, REQUEST
+
+import transfer_fsm as tf
+from transfer_fsm import (
+    Audio,
+    Call,
+    CallNotification,
+    CallState,
+    ChangeType,
+    Milestone,
+    OperationNotification,
+    Outcome,
+    ResultInfo,
+    Transfer,
+    TransferRejected,
+    TransferRequested,
+    TransferStatus,
+)
+
+S = CallState
+UP = Call(CALL_ID, S.ESTABLISHED, Audio.ACTIVE)
+FAILURE = ResultInfo(500, 7000, "m")
+
+
+def note(
+    state: CallState | str | None = None, audio: Audio | None = None, **kw: object
+) -> CallNotification:
+    return CallNotification(CALL_ID, ChangeType.UPDATED, state, audio, **kw)  # type: ignore[arg-type]
+
+
+def replay(call: Call, *events: tf.Event) -> Call:
+    for event in events:
+        call = tf.reduce(call, event)
+    return call
+
+
+def test_a_notification_for_another_call_is_refused() -> None:
+    other = CallNotification("another-call", state=S.TERMINATED)
+    with pytest.raises(tf.WrongCallError) as caught:
+        tf.reduce(UP, other)
+    assert isinstance(caught.value, ValueError)
+    assert "another-call" in str(caught.value)
+
+
+def test_something_that_is_not_an_event_is_a_type_error() -> None:
+    with pytest.raises(TypeError):
+        tf.reduce(UP, "transferring")  # type: ignore[arg-type]
+
+
+def test_an_observing_bot_opens_the_attempt_on_the_first_sign_of_progress() -> None:
+    step = tf.step(UP, note(S.TRANSFER_ACCEPTED))
+    assert step.call == UP._replace(
+        state=S.TRANSFER_ACCEPTED, transfer=Transfer(TransferStatus.ACCEPTED)
+    )
+    assert step.milestones == (Milestone.TRANSFER_ACCEPTED,)
+
+
+def test_a_failure_seen_first_opens_a_failed_attempt() -> None:
+    call = tf.reduce(UP, note(S.ESTABLISHED, result=FAILURE, replaces_context="rc"))
+    assert call == UP._replace(
+        transfer=Transfer(TransferStatus.FAILED, FAILURE, "rc"), result=FAILURE
+    )
+
+
+def test_a_request_attaches_to_an_attempt_that_observation_opened() -> None:
+    request = TransferRequested(replaces_call_id="consult-leg", client_context="ctx")
+    call = replay(UP, note(S.TRANSFERRING), request)
+    assert call.transfer == Transfer(TransferStatus.TRANSFERRING, request=request)
+    assert tf.step(call, REQUEST) == tf.Step(
+        call, Outcome.IGNORED, (), "a transfer attempt is already open"
+    )
+
+
+def test_a_rejected_request_fails_the_attempt_and_a_new_request_opens_another() -> None:
+    rejected = ResultInfo(403, 8523, "Cannot do transfer for meeting mode")
+    failed = replay(UP, REQUEST, TransferRejected(rejected))
+    assert failed == UP._replace(
+        transfer=Transfer(TransferStatus.FAILED, rejected, request=REQUEST)
+    )
+    again = TransferRequested(client_context="second")
+    assert tf.reduce(failed, again) == UP._replace(
+        transfer=Transfer(TransferStatus.REQUESTED, request=again)
+    )
+    assert tf.step(tf.reduce(failed, again), note(S.TRANSFERRING)).call.transfer == Transfer(
+        TransferStatus.TRANSFERRING, request=again
+    )
+
+
+def test_a_rejection_after_progress_is_ignored() -> None:
+    call = replay(UP, REQUEST, note(S.TRANSFERRING))
+    assert tf.step(call, TransferRejected()).outcome is Outcome.IGNORED
+
+
+def test_progress_of_the_failed_attempt_cannot_reopen_it() -> None:
+    failed = replay(
+        UP,
+        REQUEST,
+        note(S.TRANSFERRING),
+        note(S.ESTABLISHED, result=FAILURE),
+        note(S.ESTABLISHED, Audio.ACTIVE),
+    )
+    for late in (note(S.TRANSFERRING), note(S.TRANSFER_ACCEPTED, Audio.INACTIVE)):
+        assert tf.step(failed, late) == tf.Step(
+            failed, Outcome.STALE, (), "the view has already moved past it"
+        )
+
+
+def test_a_late_audio_inactive_of_a_failed_attempt_still_counts_before_the_restore() -> None:
+    failed = replay(UP, REQUEST, note(S.TRANSFERRING), note(S.ESTABLISHED, result=FAILURE))
+    paused = tf.reduce(failed, note(S.TRANSFERRING, Audio.INACTIVE))
+    assert paused.audio is Audio.INACTIVE
+    assert tf.reduce(paused, note(S.ESTABLISHED, Audio.ACTIVE)).audio is Audio.ACTIVE
+
+
+def test_media_outside_a_transfer_follows_the_latest_notification() -> None:
+    call = replay(UP, note(audio=Audio.INACTIVE))
+    assert call == UP._replace(audio=Audio.INACTIVE)
+    assert replay(call, note(audio=Audio.ACTIVE)) == UP
+
+
+def test_establishing_after_established_does_not_drag_the_call_back() -> None:
+    start = Call(CALL_ID)
+    forward = replay(start, note(S.INCOMING), note(S.ESTABLISHING), note(S.ESTABLISHED))
+    backward = replay(start, note(S.ESTABLISHED), note(S.ESTABLISHING), note(S.INCOMING))
+    assert forward == backward == Call(CALL_ID, S.ESTABLISHED)
+
+
+def test_hold_and_unhold_race_is_last_writer_wins() -> None:
+    assert replay(UP, note(S.HOLD)).state is S.HOLD
+    assert replay(UP, note(S.HOLD), note(S.ESTABLISHED)).state is S.ESTABLISHED
+    assert replay(UP, note(S.ESTABLISHED), note(S.HOLD)).state is S.HOLD
+
+
+def test_termination_is_absorbing_and_ends_the_media() -> None:
+    ended = ResultInfo(200, 5001, "The conversation has ended.")
+    deleted = CallNotification(CALL_ID, ChangeType.DELETED, result=ended)
+    call = tf.reduce(UP, deleted)
+    assert call == Call(CALL_ID, S.TERMINATED, Audio.INACTIVE, None, ended)
+    for late in (note(S.ESTABLISHED, Audio.ACTIVE), REQUEST, note(S.TRANSFERRING)):
+        assert tf.step(call, late) == tf.Step(
+            call, Outcome.STALE, (), "the call has already terminated"
+        )
+
+
+def test_a_call_that_ends_during_a_transfer_fails_the_attempt() -> None:
+    ended = ResultInfo(200, 4097, "ended by other participant")
+    call = replay(UP, REQUEST, note(S.TRANSFERRING), note(S.TERMINATED, result=ended))
+    assert call.transfer == Transfer(TransferStatus.FAILED, ended, None, Audio.INACTIVE, REQUEST)
+
+
+@pytest.mark.parametrize("state", ["unknownFutureValue", "parked", S.UNKNOWN_FUTURE_VALUE])
+def test_unknown_states_never_move_the_call(state: str) -> None:
+    for call in (UP, replay(UP, REQUEST, note(S.TRANSFER_ACCEPTED))):
+        assert tf.step(call, note(state)) == tf.Step(
+            call,
+            Outcome.IGNORED,
+            (),
+            "it carries no state or audio the library knows (kept on the event)",
+        )
+
+
+def test_the_legacy_operation_drives_the_transfer_status() -> None:
+    running = OperationNotification(CALL_ID, "op", status="running", progress="transferring")
+    done = OperationNotification(
+        CALL_ID, "op", ChangeType.DELETED, "completed", progress="transferAccepted"
+    )
+    call = replay(UP, REQUEST, running)
+    assert call.transfer == Transfer(TransferStatus.TRANSFERRING, request=REQUEST)
+    assert replay(call, done).transfer == Transfer(TransferStatus.ACCEPTED, request=REQUEST)
+    assert replay(call, done, running) == replay(call, done)
