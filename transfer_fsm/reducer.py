@@ -28,6 +28,7 @@ from .rules import (
     Attempt,
     Fact,
     Media,
+    advances_to,
 )
 from .values import (
     Audio,
@@ -100,14 +101,7 @@ def compile_moves() -> dict[Phase, dict[CallState | None, dict[Fact, Move]]]:
             by_state[state] = moves
             for fact, rule in table.items():
                 moves_state = rule.rank is not None and rule.rank >= current
-                status = rule.status
-                if (
-                    status is not None
-                    and rule.attempt is not _OPEN
-                    and phase is not None
-                    and STATUS_RANK[status] <= STATUS_RANK[phase]
-                ):
-                    status = None
+                status = advances_to(rule, phase)
                 if moves_state or status is not None or rule.attempt is not None:
                     moves[fact] = Move(
                         FACT_STATE[fact] if moves_state else None,

@@ -230,6 +230,19 @@ AUDIO_MILESTONE: dict[Audio, Milestone] = {
 }
 TERMINATED_MILESTONE = Milestone.CALL_TERMINATED
 
+
+def advances_to(rule: Rule, phase: TransferStatus | None) -> TransferStatus | None:
+    """The status a rule moves the attempt to in a phase (``None``: it stays).
+
+    Derived, not declared: a rule that opens an attempt always sets its
+    status; otherwise the status only moves forward (see ``STATUS_RANK``).
+    """
+    status = rule.status
+    if status is None or rule.attempt is Attempt.OPEN or phase is None:
+        return status
+    return status if STATUS_RANK[status] > STATUS_RANK[phase] else None
+
+
 # Derived, not declared: the rank of the call's current state in each phase.
 STATE_RANK: dict[TransferStatus | None, dict[CallState | None, int]] = {
     phase: {
