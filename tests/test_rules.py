@@ -173,3 +173,16 @@ def test_the_legacy_operation_drives_the_transfer_status() -> None:
     assert call.transfer == Transfer(TransferStatus.TRANSFERRING, request=REQUEST)
     assert replay(call, done).transfer == Transfer(TransferStatus.ACCEPTED, request=REQUEST)
     assert replay(call, done, running) == replay(call, done)
+
+
+def test_a_pre_request_notification_delivered_late_counts_for_the_attempt() -> None:
+    call = replay(UP, REQUEST, note(S.TRANSFERRING), note(S.ESTABLISHED, Audio.ACTIVE))
+    assert call.transfer == Transfer(TransferStatus.TRANSFERRING, None, None, Audio.ACTIVE, REQUEST)
+    assert tf.step(call, note(S.TRANSFERRING, Audio.INACTIVE)).outcome is Outcome.STALE
+
+
+def test_a_late_notification_of_an_earlier_attempt_counts_for_the_new_one() -> None:
+    failed = replay(UP, REQUEST, note(S.TRANSFERRING), note(S.ESTABLISHED, result=FAILURE))
+    second = TransferRequested(client_context="second")
+    call = replay(failed, second, note(S.TRANSFER_ACCEPTED))
+    assert call.transfer == Transfer(TransferStatus.ACCEPTED, request=second)

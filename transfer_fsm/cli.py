@@ -89,6 +89,19 @@ def replay(bodies: Sequence[object], requested: bool, out: TextIO) -> dict[str, 
     return calls
 
 
+BEGIN, END = "<!-- generated:table -->", "<!-- /generated:table -->"
+
+
+def write_generated(path: str) -> None:
+    """Replace what stands between the generated-table markers of a Markdown file."""
+    with open(path, encoding="utf-8") as file:
+        text = file.read()
+    head, rest = text.split(BEGIN, 1)
+    tail = rest.split(END, 1)[1]
+    with open(path, "w", encoding="utf-8") as file:
+        file.write(f"{head}{BEGIN}\n{generated_markdown()}\n{END}{tail}")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
     parser = argparse.ArgumentParser(prog="python -m transfer_fsm", description=__doc__)
@@ -98,10 +111,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     replay_cmd.add_argument(
         "--requested", action="store_true", help="reduce TransferRequested into each call first"
     )
-    commands.add_parser("table", help="print the transition tables as Markdown")
+    table_cmd = commands.add_parser("table", help="print the transition tables as Markdown")
+    table_cmd.add_argument("--write", metavar="FILE", help="replace the generated part of FILE")
     args = parser.parse_args(argv)
     if args.command == "table":
-        sys.stdout.write(generated_markdown() + "\n")
+        if args.write is None:
+            sys.stdout.write(generated_markdown() + "\n")
+        else:
+            write_generated(args.write)
         return 0
     if args.file is None:
         text = (resources.files("transfer_fsm") / "examples" / EXAMPLE).read_text("utf-8")

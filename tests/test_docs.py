@@ -1,0 +1,38 @@
+"""The docs are tested: their code blocks run, and their tables are the generated ones."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from transfer_fsm.render import generated_markdown
+
+ROOT = Path(__file__).resolve().parents[1]
+DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+BEGIN, END = "<!-- generated:table -->", "<!-- /generated:table -->"
+
+
+def _python_blocks(path: Path) -> list[str]:
+    return re.findall(r"```python\n(.*?)```", path.read_text(encoding="utf-8"), re.S)
+
+
+BLOCKS = [(path, block) for path in DOCS for block in _python_blocks(path)]
+
+
+@pytest.mark.parametrize(
+    ("path", "block"), BLOCKS, ids=[f"{p.name}-{i}" for i, (p, _) in enumerate(BLOCKS)]
+)
+def test_every_python_block_in_the_docs_runs(path: Path, block: str) -> None:
+    exec(compile(block, str(path), "exec"), {"__name__": "__docs__"})
+
+
+def test_the_readme_has_a_usage_example() -> None:
+    assert any(path.name == "README.md" for path, _ in BLOCKS)
+
+
+def test_the_model_tables_are_generated_from_the_rules() -> None:
+    text = (ROOT / "docs" / "model.md").read_text(encoding="utf-8")
+    embedded = text.split(BEGIN, 1)[1].split(END, 1)[0].strip()
+    assert embedded == generated_markdown(), "python -m transfer_fsm table --write docs/model.md"
