@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from typing import Any, NoReturn
+from typing import Any, NoReturn, TypeVar, cast
 
 from .events import (
     EMPTY,
@@ -27,7 +27,7 @@ _STATES: dict[str, CallState] = {s.value: s for s in CallState}
 _AUDIO: dict[str, Audio] = {a.value: a for a in Audio}
 _CHANGES: dict[str, ChangeType] = {c.value: c for c in ChangeType}
 _INT32 = range(-(2**31), 2**31)
-_UPDATED = ChangeType.UPDATED
+_E = TypeVar("_E")
 
 
 class NotificationError(ValueError):
@@ -73,13 +73,18 @@ def _reject_constant(name: str) -> NoReturn:
 _DECODER = json.JSONDecoder(parse_constant=_reject_constant)
 
 
+def _is_mapping(value: object) -> bool:
+    return type(value) is dict or isinstance(value, Mapping)
+
+
 def decode(body: bytes | bytearray | memoryview | str | Mapping[str, Any]) -> object:
     """Decode a body to JSON values, raising :class:`NotificationError` on bad bytes or text."""
-    if isinstance(body, Mapping):
+    kind = type(body)
+    if kind is not bytes and kind is not str and isinstance(body, Mapping):
         return body
     if isinstance(body, (bytes, bytearray, memoryview)):
         try:
-            body = bytes(body).decode("utf-8")
+            body = (body if kind is bytes else bytes(body)).decode("utf-8")  # type: ignore[union-attr]
         except UnicodeDecodeError as error:
             raise NotificationError(
                 "$", "UTF-8 text", f"a byte that is not UTF-8 at offset {error.start}"
@@ -109,9 +114,10 @@ def parse_notifications(
     Raises :class:`NotificationError` (a ``ValueError``) and nothing else.
     """
     doc = decode(body)
-    if not isinstance(doc, Mapping):
+    if not _is_mapping(doc):
         _fail("$", "a JSON object", doc)
     events: list[Notification] = []
+    doc = cast(Mapping[str, Any], doc)
     if "value" in doc:
         items = doc["value"]
         if not isinstance(items, list):
@@ -132,94 +138,115 @@ def _path(index: int) -> str:
 
 
 def _notification(item: object, index: int, events: list[Notification]) -> None:
-    if not isinstance(item, Mapping):
-        _fail(_path(index), "a commsNotification object", item)
-    value = item.get("changeType")
+    """Append the events of one notification; errors name their path under ``$``."""
+    try:
+        _events_of(item, events)
+    except NotificationError as error:
+        path = _path(index) + error.path
+        raise NotificationError(path, error.expected, error.found) from None
+
+
+def _events_of(item: object, events: list[Notification]) -> None:
+    # Paths in errors raised here are relative to the notification.
+    if not _is_mapping(item):
+        _fail("", "a commsNotification object", item)
+    notification = cast(Mapping[str, Any], item)
+    value = notification.get("changeType")
     change = _CHANGES.get(value) if type(value) is str else None
     if change is None:
-        _fail(_path(index) + ".changeType", "'created', 'updated' or 'deleted'", value)
-    url = item.get("resourceUrl")
+        _fail(".changeType", "'created', 'updated' or 'deleted'", value)
     key = "resourceUrl"
+    url = notification.get(key)
     if url is None:
-        url = item.get("resource")
         key = "resource"
-    if not isinstance(url, str):
-        _fail(
-            f"{_path(index)}.{key}", "a call resource path such as /communications/calls/{id}", url
-        )
-    call_id, rest = _split(url, index, key)
-    data = item.get("resourceData")
+        url = notification.get(key)
+    if type(url) is not str:
+        _fail(f".{key}", _EXPECTED_URL, url)
+    call_id, rest = _split(url, key)
+    data = notification.get("resourceData")
     if not rest:
-        if isinstance(data, list):
+        if type(data) is list:
             for position, entity in enumerate(data):
-                events.append(
-                    _call(entity, call_id, change, f"{_path(index)}.resourceData[{position}]")
-                )
+                events.append(_call(entity, call_id, change, f".resourceData[{position}]"))
         else:
-            events.append(_call(data, call_id, change, f"{_path(index)}.resourceData"))
+            events.append(_call(data, call_id, change, ".resourceData"))
     elif rest[0] == "operations" and len(rest) == 2:
-        events.append(_operation(data, call_id, rest[1], change, index))
+        events.append(_operation(data, call_id, rest[1], change))
     else:
         events.append(_new(ResourceNotification, (call_id, "/".join(rest), change, data)))
 
 
-def _split(url: str, index: int, key: str) -> tuple[str, list[str]]:
+_CALLS = "/communications/calls/"
+_EXPECTED_URL = "a call resource path such as /communications/calls/{id}"
+
+
+def _split(url: str, key: str) -> tuple[str, list[str]]:
     """The call id and the sub-resource path segments of a resource URL."""
-    path = url.split("?", 1)[0].split("#", 1)[0]
-    parts = path.split("/")
-    try:
-        at = parts.index("calls")
-    except ValueError:
-        at = -1
+    if (
+        url.startswith(_CALLS)
+        and len(url) > len(_CALLS)
+        and url.find("/", len(_CALLS)) < 0
+        and "?" not in url
+        and "#" not in url
+    ):
+        return url[len(_CALLS) :], []
+    parts = url.split("?", 1)[0].split("#", 1)[0].split("/")
+    at = parts.index("calls") if "calls" in parts else -1
     if at < 0 or at + 1 >= len(parts) or not parts[at + 1]:
-        _fail(
-            f"{_path(index)}.{key}", "a call resource path such as /communications/calls/{id}", url
-        )
-    rest = [part for part in parts[at + 2 :] if part]
-    return parts[at + 1], rest
+        _fail(f".{key}", _EXPECTED_URL, url)
+    return parts[at + 1], [part for part in parts[at + 2 :] if part]
 
 
 def _call(data: object, call_id: str, change: ChangeType, path: str) -> CallNotification:
     if data is None:
         return _new(CallNotification, (call_id, change, None, None, None, None, None, EMPTY))
-    if not isinstance(data, Mapping):
+    if not _is_mapping(data):
         _fail(path, "a call object", data)
-    state: CallState | str | None = data.get("state")
-    if state is not None:
-        if type(state) is not str:
-            _fail(path + ".state", "a callState string", state)
-        state = _STATES.get(state, state)
-    audio: Audio | str | None = None
-    media = data.get("mediaState")
-    if media is not None:
-        if not isinstance(media, Mapping):
-            _fail(path + ".mediaState", "a callMediaState object", media)
-        audio = media.get("audio")
-        if audio is not None:
-            if type(audio) is not str:
-                _fail(path + ".mediaState.audio", "a mediaState string", audio)
-            audio = _AUDIO.get(audio, audio)
-    info = data.get("resultInfo")
-    result = None if info is None else _result(info, path + ".resultInfo")
-    reason = _text(data, "terminationReason", path)
-    context = _text(data, "replacesContext", path)
-    return _new(CallNotification, (call_id, change, state, audio, result, reason, context, data))
+    call = cast(Mapping[str, Any], data)
+    try:
+        state = _word(call.get("state"), _STATES, ".state", "a callState string")
+        audio = None
+        media = call.get("mediaState")
+        if media is not None:
+            if not _is_mapping(media):
+                _fail(".mediaState", "a callMediaState object", media)
+            audio = _word(media.get("audio"), _AUDIO, ".mediaState.audio", "a mediaState string")
+        info = call.get("resultInfo")
+        result = None if info is None else _result(info)
+        reason = _text(call, "terminationReason")
+        context = _text(call, "replacesContext")
+    except NotificationError as error:
+        raise NotificationError(path + error.path, error.expected, error.found) from None
+    return _new(CallNotification, (call_id, change, state, audio, result, reason, context, call))
 
 
-def _text(data: Mapping[str, Any], key: str, path: str) -> str | None:
+def _word(value: object, known: Mapping[str, _E], path: str, expected: str) -> _E | str | None:
+    """An enum member for a known wire string, the string itself for an unknown one."""
+    if value is None:
+        return None
+    if type(value) is not str:
+        _fail(path, expected, value)
+    return known.get(value, value)
+
+
+def _text(data: Mapping[str, Any], key: str) -> str | None:
     value = data.get(key)
     if value is None or type(value) is str:
         return value
-    _fail(f"{path}.{key}", "a string", value)
+    _fail(f".{key}", "a string", value)
 
 
-def _result(info: object, path: str) -> ResultInfo:
-    if not isinstance(info, Mapping):
-        _fail(path, "a resultInfo object", info)
-    code = _int32(info.get("code"), path + ".code")
-    key = "subcode" if "subcode" in info else "subCode"
-    subcode = _int32(info.get(key), f"{path}.{key}")
-    message = _text(info, "message", path)
+def _result(info: object) -> ResultInfo:
+    try:
+        if not _is_mapping(info):
+            _fail("", "a resultInfo object", info)
+        fields = cast(Mapping[str, Any], info)
+        code = _int32(fields.get("code"), ".code")
+        key = "subcode" if "subcode" in fields else "subCode"
+        subcode = _int32(fields.get(key), f".{key}")
+        message = _text(fields, "message")
+    except NotificationError as error:
+        raise NotificationError(".resultInfo" + error.path, error.expected, error.found) from None
     return _new(ResultInfo, (code, subcode, message))
 
 
@@ -239,27 +266,31 @@ def _int32(value: object, path: str) -> int:
 
 
 def _operation(
-    data: object, call_id: str, operation_id: str, change: ChangeType, index: int
+    data: object, call_id: str, operation_id: str, change: ChangeType
 ) -> OperationNotification:
-    path = f"{_path(index)}.resourceData"
     if data is None:
         data = EMPTY
-    if not isinstance(data, Mapping):
-        _fail(path, "a commsOperation object", data)
-    status = _text(data, "status", path)
-    info = data.get("resultInfo")
-    result = progress = None
-    if info is not None:
-        if not isinstance(info, Mapping):
-            _fail(path + ".resultInfo", "a resultInfo object", info)
-        key = "subcode" if "subcode" in info else "subCode"
-        word = info.get(key)
-        if type(word) is str and not word.strip().lstrip("+-").isdigit():
-            progress = word
-            info = {k: v for k, v in info.items() if k != key}
-        result = _result(info, path + ".resultInfo")
-    context = _text(data, "clientContext", path)
+    if not _is_mapping(data):
+        _fail(".resourceData", "a commsOperation object", data)
+    operation = cast(Mapping[str, Any], data)
+    try:
+        status = _text(operation, "status")
+        info = operation.get("resultInfo")
+        result = progress = None
+        if info is not None:
+            if not _is_mapping(info):
+                _fail(".resultInfo", "a resultInfo object", info)
+            fields = cast(Mapping[str, Any], info)
+            key = "subcode" if "subcode" in fields else "subCode"
+            word = fields.get(key)
+            if type(word) is str and not word.strip().lstrip("+-").isdigit():
+                progress = word
+                fields = {k: v for k, v in fields.items() if k != key}
+            result = _result(fields)
+        context = _text(operation, "clientContext")
+    except NotificationError as error:
+        raise NotificationError(".resourceData" + error.path, error.expected, error.found) from None
     return _new(
         OperationNotification,
-        (call_id, operation_id, change, status, result, progress, context, data),
+        (call_id, operation_id, change, status, result, progress, context, operation),
     )

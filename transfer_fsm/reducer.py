@@ -150,7 +150,9 @@ def _on_call(call: Call, event: CallNotification) -> Call:
     if state is _TERMINATED:
         return call
     fact = _PLAIN_FACT.get(heard_state, _UNKNOWN_STATE)
-    if change is _DELETED or fact in _REFINABLE:
+    if change is _DELETED or (
+        (event_result is not None or event_reason is not None) and fact in _REFINABLE
+    ):
         fact = fact_of(event)
     if transfer is None:
         phase = t_result = t_context = t_audio = t_request = None
@@ -262,7 +264,10 @@ def reduce(call: Call, event: Event) -> Call:
     event. Raises :class:`WrongCallError` (a ``ValueError``) for an event
     about another call, and ``TypeError`` for something that is not an event.
     """
-    handler = HANDLERS.get(type(event))
+    kind = type(event)
+    if kind is CallNotification:
+        return _on_call(call, event)  # type: ignore[arg-type]
+    handler = HANDLERS.get(kind)
     if handler is None:
         raise TypeError(f"not a transfer_fsm event: {type(event).__name__}")
     return handler(call, event)
