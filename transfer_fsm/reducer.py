@@ -36,7 +36,6 @@ from .values import (
     CallState,
     ChangeType,
     ResultInfo,
-    Transfer,
     TransferRejected,
     TransferRequested,
     TransferStatus,
@@ -50,6 +49,7 @@ _OPEN = Attempt.OPEN
 _ATTACH = Attempt.ATTACH
 _LATEST = Media.LATEST
 _CHAIN = Media.CHAIN
+_STALE = Media.STALE
 _NO_STATE = Fact.NO_STATE
 _UNKNOWN_STATE = Fact.UNKNOWN_STATE
 _ESTABLISHED = Fact.ESTABLISHED
@@ -142,8 +142,12 @@ def fact_of(event: CallNotification) -> Fact:
 
 
 def _on_call(call: Call, event: CallNotification) -> Call:
-    """The hot path: one call notification, every axis, one new snapshot."""
-    call_id, state, audio, transfer, result, reason = call
+    """The hot path: one call notification, every axis, one new snapshot.
+
+    Kept in one frame on purpose (it runs for every webhook); each block
+    below is one axis, in the order the theory of operation gives.
+    """
+    call_id, state, audio, result, reason, phase, t_result, t_context, t_audio, t_request = call
     event_id, change, heard_state, heard, event_result, event_reason, context, _ = event
     if event_id != call_id:
         raise WrongCallError(call_id, event_id)
@@ -154,12 +158,8 @@ def _on_call(call: Call, event: CallNotification) -> Call:
         (event_result is not None or event_reason is not None) and fact in _REFINABLE
     ):
         fact = fact_of(event)
-    if transfer is None:
-        phase = t_result = t_context = t_audio = t_request = None
-    else:
-        phase, t_result, t_context, t_audio, t_request = transfer
     move = MOVES[phase][state].get(fact)
-    if move is not None:
+    if move is not None:  # the call-state axis and the transfer status
         new_state, status, final, attempt = move
         if new_state is not None:
             state = new_state
@@ -173,57 +173,53 @@ def _on_call(call: Call, event: CallNotification) -> Call:
             phase = status
             if final:
                 t_result = event_result
-    if context is not None and t_context is None:
+    if context is not None and t_context is None and phase is not None:
         t_context = context
-    if state is _TERMINATED:
-        audio = t_audio = TERMINATED_AUDIO
-    elif heard is _ACTIVE or heard is _INACTIVE:
+    if state is _TERMINATED:  # the media axis, in the phase after the event
+        taken: Audio | None = TERMINATED_AUDIO
+        mode = _LATEST
+    elif type(heard) is Audio:
+        taken = heard
         mode = MEDIA_MODES[phase][fact]
-        if mode is _LATEST or (mode is _CHAIN and MEDIA_CHAIN[heard] >= MEDIA_CHAIN[t_audio]):
-            audio = t_audio = heard
-    if phase is not None and (
-        transfer is None
-        or phase is not transfer[0]
-        or t_result is not transfer[1]
-        or t_context is not transfer[2]
-        or t_audio is not transfer[3]
-    ):
-        transfer = _new_transfer(Transfer, (phase, t_result, t_context, t_audio, t_request))
-    elif (
-        state is call[1]
-        and audio is call[2]
-        and transfer is call[3]
-        and result is call[4]
-        and reason is call[5]
-    ):
-        return call
-    return _new_call(Call, (call_id, state, audio, transfer, result, reason))
+    else:
+        taken = None
+        mode = _STALE
+    if mode is _LATEST or (mode is _CHAIN and MEDIA_CHAIN[taken] >= MEDIA_CHAIN[t_audio]):
+        audio = taken
+        if phase is not None:
+            t_audio = taken
+    new = (call_id, state, audio, result, reason, phase, t_result, t_context, t_audio, t_request)
+    return call if tuple.__eq__(new, call) else _new_call(Call, new)
 
 
 def _advance_attempt(
     call: Call, fact: Fact | None, result: ResultInfo | None, request: TransferRequested | None
 ) -> Call:
     """Apply a fact that speaks only of the transfer attempt (no state, no audio)."""
-    transfer = call.transfer
-    if call.state is _TERMINATED or fact is None:
+    call_id, state, audio, c_result, reason, phase, t_result, t_context, t_audio, t_request = call
+    if state is _TERMINATED or fact is None:
         return call
-    move = MOVES[None if transfer is None else transfer.status][call.state].get(fact)
+    move = MOVES[phase][state].get(fact)
     if move is None:
         return call
     _, status, final, attempt = move
     if attempt is _OPEN:
-        assert status is not None
-        new = Transfer(status, result if final else None, None, None, request)
-    elif transfer is None:
+        t_result = t_context = t_audio = None
+        t_request = request
+    elif phase is None:
         return call
     elif attempt is _ATTACH:
-        if transfer.request is not None or request is None:
+        if t_request is not None or request is None:
             return call
-        new = transfer._replace(request=request)
-    else:
-        assert status is not None
-        new = transfer._replace(status=status, result=result if final else transfer.result)
-    return call._replace(transfer=new)
+        t_request = request
+    if status is not None:
+        phase = status
+        if final:
+            t_result = result
+    return _new_call(
+        Call,
+        (call_id, state, audio, c_result, reason, phase, t_result, t_context, t_audio, t_request),
+    )
 
 
 def _on_operation(call: Call, event: OperationNotification) -> Call:

@@ -9,7 +9,7 @@ a plain tuple or another value type that happens to hold the same fields.
 from __future__ import annotations
 
 from enum import Enum
-from typing import NamedTuple, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 _T = TypeVar("_T", bound=tuple)  # type: ignore[type-arg]
 
@@ -172,18 +172,103 @@ class Transfer(NamedTuple):
     request: TransferRequested | None = None
 
 
-@strict_value
-class Call(NamedTuple):
+_NO_TRANSFER: tuple[None, None, None, None, None] = (None, None, None, None, None)
+
+CallFields = tuple[
+    str,
+    "CallState | None",
+    "Audio | None",
+    "ResultInfo | None",
+    "str | None",
+    "TransferStatus | None",
+    "ResultInfo | None",
+    "str | None",
+    "Audio | None",
+    "TransferRequested | None",
+]
+
+
+class Call(CallFields):
     """The reconciled view of one call: an immutable snapshot.
 
     ``state`` is the call-state axis and ``audio`` the media axis; both are
-    ``None`` until observed. ``result`` and ``termination_reason`` hold
-    Graph's ``resultInfo`` and ``terminationReason`` as of the current state.
+    ``None`` until observed. ``transfer`` is the current attempt (``None``
+    until there is one). ``result`` and ``termination_reason`` hold Graph's
+    ``resultInfo`` and ``terminationReason`` as of the current state.
+
+    Behaves like a ``NamedTuple`` of those six fields (``_fields``,
+    ``_replace``, ``==``, ``hash``, ``repr``) but is stored flat, the
+    attempt's fields inline, so that a step builds one object, not two.
     """
 
-    call_id: str
-    state: CallState | None = None
-    audio: Audio | None = None
-    transfer: Transfer | None = None
-    result: ResultInfo | None = None
-    termination_reason: str | None = None
+    __slots__ = ()
+    _fields = ("call_id", "state", "audio", "transfer", "result", "termination_reason")
+
+    def __new__(
+        cls,
+        call_id: str,
+        state: CallState | None = None,
+        audio: Audio | None = None,
+        transfer: Transfer | None = None,
+        result: ResultInfo | None = None,
+        termination_reason: str | None = None,
+    ) -> Call:
+        attempt = _NO_TRANSFER if transfer is None else tuple(transfer)
+        return tuple.__new__(cls, (call_id, state, audio, result, termination_reason, *attempt))
+
+    @property
+    def call_id(self) -> str:
+        """Graph's call id."""
+        return self[0]
+
+    @property
+    def state(self) -> CallState | None:
+        """The call-state axis."""
+        return self[1]
+
+    @property
+    def audio(self) -> Audio | None:
+        """The media axis."""
+        return self[2]
+
+    @property
+    def transfer(self) -> Transfer | None:
+        """The current transfer attempt, ``None`` until there is one."""
+        if self[5] is None:
+            return None
+        return tuple.__new__(Transfer, self[5:])
+
+    @property
+    def result(self) -> ResultInfo | None:
+        """Graph's ``resultInfo`` as of the current state."""
+        return self[3]
+
+    @property
+    def termination_reason(self) -> str | None:
+        """Graph's ``terminationReason`` as of the current state."""
+        return self[4]
+
+    def _asdict(self) -> dict[str, object]:
+        return {name: getattr(self, name) for name in self._fields}
+
+    def _replace(self, **changes: Any) -> Call:
+        """A copy with some fields changed, as ``NamedTuple._replace``."""
+        unknown = set(changes) - set(self._fields)
+        if unknown:
+            raise ValueError(f"Got unexpected field names: {sorted(unknown)!r}")
+        return Call(**{**self._asdict(), **changes})
+
+    def __getnewargs__(self) -> tuple[object, ...]:
+        return tuple(getattr(self, name) for name in self._fields)
+
+    def __repr__(self) -> str:
+        fields = ", ".join(f"{name}={getattr(self, name)!r}" for name in self._fields)
+        return f"Call({fields})"
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is Call and tuple.__eq__(self, other)
+
+    def __ne__(self, other: object) -> bool:
+        return not (type(other) is Call and tuple.__eq__(self, other))
+
+    __hash__ = tuple.__hash__
