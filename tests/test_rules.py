@@ -186,3 +186,13 @@ def test_a_late_notification_of_an_earlier_attempt_counts_for_the_new_one() -> N
     second = TransferRequested(client_context="second")
     call = replay(failed, second, note(S.TRANSFER_ACCEPTED))
     assert call.transfer == Transfer(TransferStatus.ACCEPTED, request=second)
+
+
+def test_a_repeated_legacy_operation_is_reported_as_a_duplicate() -> None:
+    done = OperationNotification(CALL_ID, "op", ChangeType.DELETED, progress="transferAccepted")
+    running = OperationNotification(CALL_ID, "op", status="running", progress="transferring")
+    other = OperationNotification(CALL_ID, "op2", status="running")
+    call = replay(UP, REQUEST, done)
+    assert tf.step(call, done).outcome is Outcome.DUPLICATE
+    assert tf.step(call, running).outcome is Outcome.STALE
+    assert tf.step(call, other).outcome is Outcome.IGNORED

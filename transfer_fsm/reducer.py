@@ -31,6 +31,7 @@ from .rules import (
     advances_to,
 )
 from .values import (
+    SUCCESS_CODES,
     Audio,
     Call,
     CallState,
@@ -43,21 +44,17 @@ from .values import (
 
 _TERMINATED = CallState.TERMINATED
 _DELETED = ChangeType.DELETED
-_ACTIVE = Audio.ACTIVE
-_INACTIVE = Audio.INACTIVE
 _OPEN = Attempt.OPEN
 _ATTACH = Attempt.ATTACH
 _LATEST = Media.LATEST
 _CHAIN = Media.CHAIN
 _STALE = Media.STALE
-_NO_STATE = Fact.NO_STATE
 _UNKNOWN_STATE = Fact.UNKNOWN_STATE
 _ESTABLISHED = Fact.ESTABLISHED
 _ESTABLISHED_FAILED = Fact.ESTABLISHED_FAILED
 _TERMINATED_FACT = Fact.TERMINATED
 _TERMINATED_TRANSFERRED = Fact.TERMINATED_TRANSFERRED
 _new_call = tuple.__new__
-_new_transfer = tuple.__new__
 
 
 class WrongCallError(ValueError):
@@ -131,7 +128,7 @@ def fact_of(event: CallNotification) -> Fact:
     _, change, state, _, result, reason, _, _ = event
     fact = _TERMINATED_FACT if change is _DELETED else _PLAIN_FACT.get(state, _UNKNOWN_STATE)
     if fact is _ESTABLISHED:
-        if result is not None and (code := result[0]) != 0 and not 200 <= code < 300:
+        if result is not None and result[0] not in SUCCESS_CODES:
             return _ESTABLISHED_FAILED
     elif fact is _TERMINATED_FACT and (
         (result is not None and result[1] == TRANSFER_SUCCESS_SUBCODE)
@@ -141,12 +138,17 @@ def fact_of(event: CallNotification) -> Fact:
     return fact
 
 
-def _on_call(call: Call, event: CallNotification) -> Call:
-    """The hot path: one call notification, every axis, one new snapshot.
+def reduce(call: Call, event: Event) -> Call:
+    """Return the call after ``event``: ``step(call, event).call``, without the report.
 
-    Kept in one frame on purpose (it runs for every webhook); each block
-    below is one axis, in the order the theory of operation gives.
+    Never mutates ``call`` or ``event`` and never raises for a well-formed
+    event. Raises :class:`WrongCallError` (a ``ValueError``) for an event
+    about another call, and ``TypeError`` for something that is not an event.
     """
+    # The hot path, one frame on purpose (it runs for every webhook): a call
+    # notification moves every axis, in the order the theory of operation gives.
+    if type(event) is not CallNotification:
+        return _reduce_other(call, event)
     call_id, state, audio, result, reason, phase, t_result, t_context, t_audio, t_request = call
     event_id, change, heard_state, heard, event_result, event_reason, context, _ = event
     if event_id != call_id:
@@ -245,7 +247,6 @@ def _on_rejected(call: Call, event: TransferRejected) -> Call:
 
 
 HANDLERS: dict[type, Callable[[Call, Event], Call]] = {
-    CallNotification: _on_call,  # type: ignore[dict-item]
     OperationNotification: _on_operation,  # type: ignore[dict-item]
     ResourceNotification: _on_resource,  # type: ignore[dict-item]
     TransferRequested: _on_request,  # type: ignore[dict-item]
@@ -253,17 +254,8 @@ HANDLERS: dict[type, Callable[[Call, Event], Call]] = {
 }
 
 
-def reduce(call: Call, event: Event) -> Call:
-    """Return the call after ``event``: ``step(call, event).call``, without the report.
-
-    Never mutates ``call`` or ``event`` and never raises for a well-formed
-    event. Raises :class:`WrongCallError` (a ``ValueError``) for an event
-    about another call, and ``TypeError`` for something that is not an event.
-    """
-    kind = type(event)
-    if kind is CallNotification:
-        return _on_call(call, event)  # type: ignore[arg-type]
-    handler = HANDLERS.get(kind)
+def _reduce_other(call: Call, event: Event) -> Call:
+    handler = HANDLERS.get(type(event))
     if handler is None:
         raise TypeError(f"not a transfer_fsm event: {type(event).__name__}")
     return handler(call, event)

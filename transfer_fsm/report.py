@@ -9,6 +9,8 @@ from .reducer import fact_of, reduce
 from .rules import (
     AUDIO_MILESTONE,
     FACT_STATE,
+    OPERATION_PROGRESS,
+    RULES,
     STATUS_MILESTONE,
     TERMINATED_MILESTONE,
     Fact,
@@ -90,7 +92,14 @@ def _unchanged(call: Call, event: Event) -> tuple[Outcome, str]:
     if terminated:
         return Outcome.STALE, AFTER_TERMINATION
     if isinstance(event, OperationNotification):
-        return Outcome.IGNORED, NO_PROGRESS
+        progress = OPERATION_PROGRESS.get((event.progress or "").lower())
+        if progress is None:
+            return Outcome.IGNORED, NO_PROGRESS
+        transfer = call.transfer
+        proves = RULES[None][progress].status
+        if transfer is not None and transfer.status is proves:
+            return Outcome.DUPLICATE, ALREADY_IN_VIEW
+        return Outcome.STALE, OVERTAKEN
     if isinstance(event, TransferRequested):
         return Outcome.IGNORED, ATTEMPT_OPEN
     return Outcome.IGNORED, NOT_WAITING

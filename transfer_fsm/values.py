@@ -122,6 +122,10 @@ class Milestone(_WireEnum):
     CALL_TERMINATED = "callTerminated"
 
 
+SUCCESS_CODES = frozenset({0, *range(200, 300)})
+"""``resultInfo.code`` values that mean success: Graph uses both 0 and 2xx."""
+
+
 @strict_value
 class ResultInfo(NamedTuple):
     """Graph's ``resultInfo``: ``code``, ``subcode`` and an optional ``message``."""
@@ -132,8 +136,8 @@ class ResultInfo(NamedTuple):
 
     @property
     def is_success(self) -> bool:
-        """True for ``code`` 0 or 2xx (Graph uses both for success)."""
-        return self.code == 0 or 200 <= self.code < 300
+        """True for ``code`` 0 or 2xx (see :data:`SUCCESS_CODES`)."""
+        return self.code in SUCCESS_CODES
 
 
 @strict_value
