@@ -7,7 +7,6 @@ rule for the current phase and moves each axis as the rule says.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import NamedTuple
 
 from .events import CallNotification, Event, OperationNotification, ResourceNotification
@@ -54,6 +53,8 @@ _ESTABLISHED = Fact.ESTABLISHED
 _ESTABLISHED_FAILED = Fact.ESTABLISHED_FAILED
 _TERMINATED_FACT = Fact.TERMINATED
 _TERMINATED_TRANSFERRED = Fact.TERMINATED_TRANSFERRED
+_REQUESTED = Fact.REQUESTED
+_REJECTED = Fact.REJECTED
 _new_call = tuple.__new__
 
 
@@ -224,38 +225,20 @@ def _advance_attempt(
     )
 
 
-def _on_operation(call: Call, event: OperationNotification) -> Call:
-    if event.call_id != call.call_id:
-        raise WrongCallError(call.call_id, event.call_id)
-    progress = event.progress
-    fact = None if progress is None else OPERATION_PROGRESS.get(progress.lower())
-    return _advance_attempt(call, fact, event.result, None)
-
-
-def _on_resource(call: Call, event: ResourceNotification) -> Call:
-    if event.call_id != call.call_id:
-        raise WrongCallError(call.call_id, event.call_id)
-    return call
-
-
-def _on_request(call: Call, event: TransferRequested) -> Call:
-    return _advance_attempt(call, Fact.REQUESTED, None, event)
-
-
-def _on_rejected(call: Call, event: TransferRejected) -> Call:
-    return _advance_attempt(call, Fact.REJECTED, event.result, None)
-
-
-HANDLERS: dict[type, Callable[[Call, Event], Call]] = {
-    OperationNotification: _on_operation,  # type: ignore[dict-item]
-    ResourceNotification: _on_resource,  # type: ignore[dict-item]
-    TransferRequested: _on_request,  # type: ignore[dict-item]
-    TransferRejected: _on_rejected,  # type: ignore[dict-item]
-}
-
-
 def _reduce_other(call: Call, event: Event) -> Call:
-    handler = HANDLERS.get(type(event))
-    if handler is None:
-        raise TypeError(f"not a transfer_fsm event: {type(event).__name__}")
-    return handler(call, event)
+    """Every event but a call notification: the bot's own, and sub-resources'."""
+    if type(event) is TransferRequested:
+        return _advance_attempt(call, _REQUESTED, None, event)
+    if type(event) is TransferRejected:
+        return _advance_attempt(call, _REJECTED, event.result, None)
+    if type(event) is OperationNotification:
+        if event.call_id != call[0]:
+            raise WrongCallError(call[0], event.call_id)
+        progress = event.progress
+        fact = None if progress is None else OPERATION_PROGRESS.get(progress.lower())
+        return _advance_attempt(call, fact, event.result, None)
+    if type(event) is ResourceNotification:
+        if event.call_id != call[0]:
+            raise WrongCallError(call[0], event.call_id)
+        return call
+    raise TypeError(f"not a transfer_fsm event: {type(event).__name__}")
