@@ -1,0 +1,144 @@
+"""Benchmark transfer_fsm against a hand-written floor and the libraries users would pick.
+
+Everything runs in one process; each figure is the median over ``--rounds``
+rounds (after a warm-up round) of ``time.perf_counter_ns`` around the timed
+loop only, with the garbage collector enabled as normal unless a row says it
+was paused. What is measured:
+
+1. **reduce**: ``tf.reduce`` per event over a long stream (>= 100,000 events in
+   the full run) built from the 14 documented flows of ``tests/flows.py`` (the
+   ones the tests check) for 2,000 calls. Each call makes several transfer
+   attempts; each attempt starts with ``TransferRequested`` and its
+   notifications come shuffled, some twice; the calls are interleaved. One
+   ``dict`` call id -> ``Call``, as a bot keeps it. All events are parsed
+   before timing. The final views are checked against the same attempts
+   reduced in production order.
+2. **floor**: the same stream through the simplest reducer there is, written
+   here: two nested dict tables over ``__slots__`` objects, a new object per
+   event, arrival order wins. Target: reduce / floor <= 2.
+3. **libraries**: the same two axes (call state; transfer status) as
+   ``transitions`` and ``python-statemachine`` machines, two per call, created
+   before timing, fed the flows in production order (they cannot reconcile).
+   Their ratios are taken against ``tf.reduce`` on that same in-order stream.
+   Target: each >= 25 times slower than reduce. The floor runs on that stream
+   too: transitions / floor is the most any reducer at least as costly as the
+   floor could reach on this machine (no target).
+4. **parse**: ``tf.parse_notifications`` vs ``json.loads`` on the bytes of
+   the documented bodies. Target: <= 2.
+5. **memory**: bytes per live mid-transfer ``Call`` (tracemalloc; 100,000
+   calls; the call id strings exist beforehand and are not counted), and the
+   time to create 100,000 ``Call``. Targets: <= 200 bytes, < 1 s.
+6. **scale**: cost per notification of parse, and of parse + reduce, for one
+   body of 1, 100, 10,000 and 100,000 notifications, each size timed over the
+   same 100,000 notifications per round. Target: flat (100,000 vs 100 per
+   notification <= 1.5), with the collector enabled. The same figures with
+   ``gc.disable()`` around the timed loop (no target) separate the library's
+   own linearity from the interpreter's garbage collector.
+
+It prints a markdown table (metric | measured | target | ok) and the machine,
+and exits 1 if a target is missed. Run it from anywhere, with the package and
+the benchmark extras installed (``pip install -e '.[bench]'``)::
+
+    python bench/bench.py              # the full run (a few minutes)
+    python bench/bench.py --quick      # a smaller smoke run
+    python bench/bench.py --rounds 9   # more rounds for a steadier median
+
+The modules: ``workload.py`` (the flows, the plan of calls, the event streams
+and bodies), ``rivals.py`` (the floor and the two libraries), ``sections.py``
+(sections 1-5 and the timing helpers), ``scale.py`` (section 6).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import random
+import sys
+import time
+from collections.abc import Iterable
+from dataclasses import replace
+
+# Sibling modules: the script's own directory is on sys.path when run as a script.
+from rivals import statemachine_factory, transitions_factory
+from scale import bench_scale
+from sections import Row, bench_libraries, bench_memory, bench_parse, bench_reduce
+from workload import FLOWS, RNG_SEED, Config, make_plan, templates_of
+
+FULL = Config(
+    rounds=7,
+    calls=2_000,
+    attempts=8,
+    duplicates=0.3,
+    library_calls=100,
+    parse_bodies=20_000,
+    live_calls=100_000,
+    sizes=(1, 100, 10_000, 100_000),
+    scale_items=100_000,
+)
+QUICK = replace(
+    FULL,
+    rounds=3,
+    calls=200,
+    attempts=4,
+    library_calls=20,
+    parse_bodies=2_000,
+    sizes=(1, 100, 10_000),
+    scale_items=10_000,
+)
+
+
+def machine() -> str:
+    return (
+        f"machine: {platform.platform()}; {platform.python_implementation()} "
+        f"{platform.python_version()}; {os.cpu_count()} processors"
+    )
+
+
+def table(rows: Iterable[Row]) -> str:
+    lines = ["| metric | measured | target | ok |", "| --- | ---: | --- | :-: |"]
+    for row in rows:
+        ok = "" if row.ok is None else ("yes" if row.ok else "**NO**")
+        lines.append(f"| {row.metric} | {row.measured} | {row.target} | {ok} |")
+    return "\n".join(lines)
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text}")
+    return value
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
+    parser.add_argument("--quick", action="store_true", help="a smaller smoke run")
+    parser.add_argument("--rounds", type=_positive, help="rounds per median (default 7, quick 3)")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    config = QUICK if args.quick else FULL
+    if args.rounds:
+        config = replace(config, rounds=args.rounds)
+    started = time.perf_counter()
+    transitions_factory()  # fail early, with the install hint, if a library is missing
+    statemachine_factory()
+    flows = list(FLOWS)
+    templates = templates_of(flows)
+    plan = make_plan(flows, config.calls, config.attempts, random.Random(RNG_SEED))
+    rows = bench_reduce(plan, templates, config)
+    rows += bench_libraries(plan, templates, config)
+    rows += bench_parse(flows, config)
+    rows += bench_memory(templates, config)
+    rows += bench_scale(flows, config)
+    print(table(rows))
+    print()
+    print(machine())
+    print(f"{config.rounds} rounds per median; run time {time.perf_counter() - started:.1f} s")
+    return 1 if any(row.ok is False for row in rows) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
