@@ -196,3 +196,51 @@ def test_a_repeated_legacy_operation_is_reported_as_a_duplicate() -> None:
     assert tf.step(call, done).outcome is Outcome.DUPLICATE
     assert tf.step(call, running).outcome is Outcome.STALE
     assert tf.step(call, other).outcome is Outcome.IGNORED
+
+
+def test_a_transfer_that_ends_the_call_after_a_failed_attempt_is_a_new_completed_one() -> None:
+    failed = replay(UP, REQUEST, note(S.TRANSFERRING), note(S.ESTABLISHED, result=FAILURE))
+    ended = CallNotification(
+        CALL_ID, ChangeType.DELETED, S.TERMINATED, termination_reason="AppTransferred"
+    )
+    assert tf.reduce(failed, ended) == Call(
+        CALL_ID,
+        S.TERMINATED,
+        Audio.INACTIVE,
+        Transfer(TransferStatus.COMPLETED, None, None, Audio.INACTIVE),
+        FAILURE,
+        "AppTransferred",
+    )
+
+
+def test_of_two_disagreeing_terminations_the_first_delivered_wins() -> None:
+    transferred = CallNotification(
+        CALL_ID, ChangeType.DELETED, S.TERMINATED, termination_reason="AppTransferred"
+    )
+    plain = CallNotification(CALL_ID, ChangeType.DELETED)
+    accepted = replay(UP, REQUEST, note(S.TRANSFERRING), note(S.TRANSFER_ACCEPTED))
+    completed = Transfer(TransferStatus.COMPLETED, None, None, Audio.INACTIVE, REQUEST)
+    failed = Transfer(TransferStatus.FAILED, None, None, Audio.INACTIVE, REQUEST)
+    assert replay(accepted, transferred, plain) == Call(
+        CALL_ID, S.TERMINATED, Audio.INACTIVE, completed, None, "AppTransferred"
+    )
+    assert replay(accepted, plain, transferred) == Call(
+        CALL_ID, S.TERMINATED, Audio.INACTIVE, failed, None, None
+    )
+
+
+def test_a_bare_established_during_an_attempt_does_not_end_it() -> None:
+    call = replay(UP, REQUEST, note(S.TRANSFER_ACCEPTED), note(S.ESTABLISHED))
+    assert call == UP._replace(
+        state=S.TRANSFER_ACCEPTED, transfer=Transfer(TransferStatus.ACCEPTED, request=REQUEST)
+    )
+
+
+def test_an_unknown_audio_value_is_kept_and_ignored() -> None:
+    event = note(audio="unknownFutureValue")  # type: ignore[arg-type]
+    assert tf.step(UP, event) == tf.Step(
+        UP,
+        Outcome.IGNORED,
+        (),
+        "it carries no state or audio the library knows (kept on the event)",
+    )

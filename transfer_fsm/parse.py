@@ -10,6 +10,7 @@ are kept: unknown strings stay strings, unknown fields stay in ``event.data``.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from typing import Any, NoReturn, TypeVar, cast
 
@@ -64,6 +65,24 @@ def _describe(value: object) -> str:
     if isinstance(value, list):
         return "an array"
     return f"a {type(value).__name__}"
+
+
+def _under(prefix: str, error: NotificationError) -> NotificationError:
+    """The same error, its path now under ``prefix``."""
+    return NotificationError(prefix + error.path, error.expected, error.found)
+
+
+_NUMERIC = re.compile(r"\s*[+-]?[0-9]{1,10}\s*")
+
+
+def _is_numeric(text: str) -> bool:
+    """A decimal integer of at most ten digits, as Graph sends codes in strings."""
+    return _NUMERIC.fullmatch(text) is not None
+
+
+def _subcode_key(fields: Mapping[str, Any]) -> str:
+    """Graph spells it ``subcode`` (the schema) or ``subCode`` (some payloads)."""
+    return "subcode" if "subcode" in fields else "subCode"
 
 
 def _reject_constant(name: str) -> NoReturn:
@@ -142,8 +161,7 @@ def _notification(item: object, index: int, events: list[Notification]) -> None:
     try:
         _events_of(item, events)
     except NotificationError as error:
-        path = _path(index) + error.path
-        raise NotificationError(path, error.expected, error.found) from None
+        raise _under(_path(index), error) from None
 
 
 def _events_of(item: object, events: list[Notification]) -> None:
@@ -216,7 +234,7 @@ def _call(data: object, call_id: str, change: ChangeType, path: str) -> CallNoti
         reason = _text(call, "terminationReason")
         context = _text(call, "replacesContext")
     except NotificationError as error:
-        raise NotificationError(path + error.path, error.expected, error.found) from None
+        raise _under(path, error) from None
     return _new(CallNotification, (call_id, change, state, audio, result, reason, context, call))
 
 
@@ -242,11 +260,11 @@ def _result(info: object) -> ResultInfo:
             _fail("", "a resultInfo object", info)
         fields = cast(Mapping[str, Any], info)
         code = _int32(fields.get("code"), ".code")
-        key = "subcode" if "subcode" in fields else "subCode"
+        key = _subcode_key(fields)
         subcode = _int32(fields.get(key), f".{key}")
         message = _text(fields, "message")
     except NotificationError as error:
-        raise NotificationError(".resultInfo" + error.path, error.expected, error.found) from None
+        raise _under(".resultInfo", error) from None
     return _new(ResultInfo, (code, subcode, message))
 
 
@@ -256,7 +274,7 @@ def _int32(value: object, path: str) -> int:
         return 0
     if type(value) is int:
         number = value
-    elif type(value) is str and value.strip().lstrip("+-").isdigit() and len(value) < 16:
+    elif type(value) is str and _is_numeric(value):
         number = int(value)
     else:
         _fail(path, "an Int32 (a number or a numeric string)", value)
@@ -281,15 +299,15 @@ def _operation(
             if not _is_mapping(info):
                 _fail(".resultInfo", "a resultInfo object", info)
             fields = cast(Mapping[str, Any], info)
-            key = "subcode" if "subcode" in fields else "subCode"
+            key = _subcode_key(fields)
             word = fields.get(key)
-            if type(word) is str and not word.strip().lstrip("+-").isdigit():
+            if type(word) is str and not _is_numeric(word):
                 progress = word
                 fields = {k: v for k, v in fields.items() if k != key}
             result = _result(fields)
         context = _text(operation, "clientContext")
     except NotificationError as error:
-        raise NotificationError(".resourceData" + error.path, error.expected, error.found) from None
+        raise _under(".resourceData", error) from None
     return _new(
         OperationNotification,
         (call_id, operation_id, change, status, result, progress, context, operation),

@@ -180,7 +180,8 @@ AFTER_FAILURE: dict[Fact, Rule] = {
     Fact.ESTABLISHED_FAILED: Rule(3),
     Fact.TERMINATING: Rule(4),
     Fact.TERMINATED: Rule(5),
-    Fact.TERMINATED_TRANSFERRED: Rule(5),
+    # A failed attempt gave the call back: a transfer that ends it is another one.
+    Fact.TERMINATED_TRANSFERRED: Rule(5, _S.COMPLETED, Attempt.OPEN),
     Fact.REQUESTED: Rule(None, _S.REQUESTED, Attempt.OPEN),
 }
 

@@ -112,7 +112,7 @@ class Outcome(_WireEnum):
 
 
 class Milestone(_WireEnum):
-    """Something a bot may act on; each fires at most once per transfer attempt."""
+    """Something a bot may act on; each fires at most once over an attempt's notifications."""
 
     TRANSFER_ACCEPTED = "transferAccepted"
     TRANSFER_COMPLETED = "transferCompleted"
@@ -198,7 +198,8 @@ class Call(CallFields):
     ``state`` is the call-state axis and ``audio`` the media axis; both are
     ``None`` until observed. ``transfer`` is the current attempt (``None``
     until there is one). ``result`` and ``termination_reason`` hold Graph's
-    ``resultInfo`` and ``terminationReason`` as of the current state.
+    ``resultInfo`` and ``terminationReason`` as last reported with a state the
+    call-state axis took.
 
     Behaves like a ``NamedTuple`` of those six fields (``_fields``,
     ``_replace``, ``==``, ``hash``, ``repr``) but is stored flat, the
@@ -244,12 +245,12 @@ class Call(CallFields):
 
     @property
     def result(self) -> ResultInfo | None:
-        """Graph's ``resultInfo`` as of the current state."""
+        """Graph's ``resultInfo``, as last reported with a state the axis took."""
         return self[3]
 
     @property
     def termination_reason(self) -> str | None:
-        """Graph's ``terminationReason`` as of the current state."""
+        """Graph's ``terminationReason``, as last reported with a state the axis took."""
         return self[4]
 
     def _asdict(self) -> dict[str, object]:
