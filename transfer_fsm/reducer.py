@@ -17,20 +17,19 @@ from .rules import (
     MEDIA,
     MEDIA_CHAIN,
     OPERATION_PROGRESS,
+    PLAIN_FACT,
+    REFINABLE,
     RULES,
-    STATE_FACT,
     STATE_RANK,
     STATUS_RANK,
     TERMINATED_AUDIO,
-    TRANSFER_SUCCESS_REASON,
-    TRANSFER_SUCCESS_SUBCODE,
     Attempt,
     Fact,
     Media,
     advances_to,
+    fact_of,
 )
 from .values import (
-    SUCCESS_CODES,
     Audio,
     Call,
     CallState,
@@ -49,10 +48,6 @@ _LATEST = Media.LATEST
 _CHAIN = Media.CHAIN
 _STALE = Media.STALE
 _UNKNOWN_STATE = Fact.UNKNOWN_STATE
-_ESTABLISHED = Fact.ESTABLISHED
-_ESTABLISHED_FAILED = Fact.ESTABLISHED_FAILED
-_TERMINATED_FACT = Fact.TERMINATED
-_TERMINATED_TRANSFERRED = Fact.TERMINATED_TRANSFERRED
 _REQUESTED = Fact.REQUESTED
 _REJECTED = Fact.REJECTED
 _new_call = tuple.__new__
@@ -120,25 +115,6 @@ def compile_media() -> dict[Phase, dict[Fact, Media]]:
 
 MOVES = compile_moves()
 MEDIA_MODES = compile_media()
-_PLAIN_FACT: dict[object, Fact] = {None: Fact.NO_STATE, **STATE_FACT}
-_REFINABLE = frozenset({Fact.ESTABLISHED, Fact.TERMINATED})
-
-
-def fact_of(event: CallNotification) -> Fact:
-    """Classify a call notification's state into the fact the tables key on."""
-    _, change, state, _, result, reason, _, _ = event
-    fact = _TERMINATED_FACT if change is _DELETED else _PLAIN_FACT.get(state, _UNKNOWN_STATE)
-    if fact is _ESTABLISHED:
-        if result is not None and result[0] not in SUCCESS_CODES:
-            return _ESTABLISHED_FAILED
-    elif fact is _TERMINATED_FACT and (
-        (result is not None and result[1] == TRANSFER_SUCCESS_SUBCODE)
-        or (reason is not None and reason.lower() == TRANSFER_SUCCESS_REASON)
-    ):
-        return _TERMINATED_TRANSFERRED
-    return fact
-
-
 def reduce(call: Call, event: Event) -> Call:
     """Return the call after ``event``: ``step(call, event).call``, without the report.
 
@@ -156,9 +132,9 @@ def reduce(call: Call, event: Event) -> Call:
         raise WrongCallError(call_id, event_id)
     if state is _TERMINATED:
         return call
-    fact = _PLAIN_FACT.get(heard_state, _UNKNOWN_STATE)
+    fact = PLAIN_FACT.get(heard_state, _UNKNOWN_STATE)
     if change is _DELETED or (
-        (event_result is not None or event_reason is not None) and fact in _REFINABLE
+        (event_result is not None or event_reason is not None) and fact in REFINABLE
     ):
         fact = fact_of(event)
     move = MOVES[phase][state].get(fact)
@@ -231,14 +207,12 @@ def _reduce_other(call: Call, event: Event) -> Call:
         return _advance_attempt(call, _REQUESTED, None, event)
     if type(event) is TransferRejected:
         return _advance_attempt(call, _REJECTED, event.result, None)
-    if type(event) is OperationNotification:
-        if event.call_id != call[0]:
-            raise WrongCallError(call[0], event.call_id)
-        progress = event.progress
-        fact = None if progress is None else OPERATION_PROGRESS.get(progress.lower())
-        return _advance_attempt(call, fact, event.result, None)
-    if type(event) is ResourceNotification:
-        if event.call_id != call[0]:
-            raise WrongCallError(call[0], event.call_id)
-        return call
-    raise TypeError(f"not a transfer_fsm event: {type(event).__name__}")
+    if type(event) is not OperationNotification and type(event) is not ResourceNotification:
+        raise TypeError(f"not a transfer_fsm event: {type(event).__name__}")
+    if event.call_id != call[0]:
+        raise WrongCallError(call[0], event.call_id)
+    if type(event) is not OperationNotification:
+        return call  # a sub-resource notification is not a call update
+    progress = event.progress
+    fact = None if progress is None else OPERATION_PROGRESS.get(progress.lower())
+    return _advance_attempt(call, fact, event.result, None)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 from .events import CallNotification, Event, OperationNotification, ResourceNotification
-from .reducer import fact_of, reduce
+from .reducer import reduce
 from .rules import (
     AUDIO_MILESTONE,
     FACT_STATE,
@@ -14,6 +14,7 @@ from .rules import (
     STATUS_MILESTONE,
     TERMINATED_MILESTONE,
     Fact,
+    fact_of,
 )
 from .values import Audio, Call, CallState, Milestone, Outcome, TransferRequested
 

@@ -43,7 +43,8 @@ from __future__ import annotations
 from enum import Enum
 from typing import NamedTuple
 
-from .values import Audio, CallState, Milestone, TransferStatus
+from .events import CallNotification
+from .values import SUCCESS_CODES, Audio, CallState, ChangeType, Milestone, TransferStatus
 
 
 class Fact(str, Enum):
@@ -128,6 +129,38 @@ OPERATION_PROGRESS: dict[str, Fact] = {
     "transferring": Fact.OPERATION_TRANSFERRING,
     "transferaccepted": Fact.OPERATION_ACCEPTED,
 }
+
+# Reading a call notification as a fact: its ``state`` names the plain fact
+# (no state: NO_STATE; a string the library does not know: UNKNOWN_STATE);
+# ``changeType: deleted`` means terminated whatever the state says; and the
+# two REFINABLE facts are refined by what the notification carries (see
+# ``fact_of``): an ``established`` with a ``resultInfo`` whose code is not a
+# success code is the transfer's failure, a ``terminated`` with subcode 7015
+# or ``terminationReason: AppTransferred`` a completed transfer.
+PLAIN_FACT: dict[object, Fact] = {None: Fact.NO_STATE, **STATE_FACT}
+DELETED_FACT = Fact.TERMINATED
+REFINABLE = frozenset({Fact.ESTABLISHED, Fact.TERMINATED})
+
+
+_DELETED, _UNKNOWN = ChangeType.DELETED, Fact.UNKNOWN_STATE
+_ESTABLISHED, _FAILURE = Fact.ESTABLISHED, Fact.ESTABLISHED_FAILED
+_TERMINATED, _TRANSFERRED = Fact.TERMINATED, Fact.TERMINATED_TRANSFERRED
+
+
+def fact_of(event: CallNotification) -> Fact:
+    """Classify a call notification into the fact the tables key on."""
+    _, change, state, _, result, reason, _, _ = event
+    fact = DELETED_FACT if change is _DELETED else PLAIN_FACT.get(state, _UNKNOWN)
+    if fact is _ESTABLISHED:
+        if result is not None and result[0] not in SUCCESS_CODES:
+            return _FAILURE
+    elif fact is _TERMINATED and (
+        (result is not None and result[1] == TRANSFER_SUCCESS_SUBCODE)
+        or (reason is not None and reason.lower() == TRANSFER_SUCCESS_REASON)
+    ):
+        return _TRANSFERRED
+    return fact
+
 
 # Facts that only a notification of an attempt carries: the media axis ranks
 # their audio on the attempt's chain even after the attempt failed.

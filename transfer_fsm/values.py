@@ -192,6 +192,7 @@ CallFields = tuple[
 ]
 
 
+@strict_value
 class Call(CallFields):
     """The reconciled view of one call: an immutable snapshot.
 
@@ -269,11 +270,3 @@ class Call(CallFields):
     def __repr__(self) -> str:
         fields = ", ".join(f"{name}={getattr(self, name)!r}" for name in self._fields)
         return f"Call({fields})"
-
-    def __eq__(self, other: object) -> bool:
-        return type(other) is Call and tuple.__eq__(self, other)
-
-    def __ne__(self, other: object) -> bool:
-        return not (type(other) is Call and tuple.__eq__(self, other))
-
-    __hash__ = tuple.__hash__
