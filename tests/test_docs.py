@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
+from transfer_fsm.cli import BEGIN, END
 from transfer_fsm.render import generated_markdown
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
-BEGIN, END = "<!-- generated:table -->", "<!-- /generated:table -->"
 
 
 def _python_blocks(path: Path) -> list[str]:
