@@ -70,7 +70,9 @@ def test_a_failure_seen_first_opens_a_failed_attempt() -> None:
 def test_a_request_attaches_to_an_attempt_that_observation_opened() -> None:
     request = TransferRequested(replaces_call_id="consult-leg", client_context="ctx")
     call = replay(UP, note(S.TRANSFERRING), request)
-    assert call.transfer == Transfer(TransferStatus.TRANSFERRING, request=request)
+    assert call == UP._replace(
+        state=S.TRANSFERRING, transfer=Transfer(TransferStatus.TRANSFERRING, request=request)
+    )
     assert tf.step(call, REQUEST) == tf.Step(
         call, Outcome.IGNORED, (), "a transfer attempt is already open"
     )
@@ -86,14 +88,16 @@ def test_a_rejected_request_fails_the_attempt_and_a_new_request_opens_another() 
     assert tf.reduce(failed, again) == UP._replace(
         transfer=Transfer(TransferStatus.REQUESTED, request=again)
     )
-    assert tf.step(tf.reduce(failed, again), note(S.TRANSFERRING)).call.transfer == Transfer(
-        TransferStatus.TRANSFERRING, request=again
+    assert replay(failed, again, note(S.TRANSFERRING)) == UP._replace(
+        state=S.TRANSFERRING, transfer=Transfer(TransferStatus.TRANSFERRING, request=again)
     )
 
 
 def test_a_rejection_after_progress_is_ignored() -> None:
     call = replay(UP, REQUEST, note(S.TRANSFERRING))
-    assert tf.step(call, TransferRejected()).outcome is Outcome.IGNORED
+    assert tf.step(call, TransferRejected()) == tf.Step(
+        call, Outcome.IGNORED, (), "no requested attempt is waiting for an answer"
+    )
 
 
 def test_progress_of_the_failed_attempt_cannot_reopen_it() -> None:
@@ -113,8 +117,11 @@ def test_progress_of_the_failed_attempt_cannot_reopen_it() -> None:
 def test_a_late_audio_inactive_of_a_failed_attempt_still_counts_before_the_restore() -> None:
     failed = replay(UP, REQUEST, note(S.TRANSFERRING), note(S.ESTABLISHED, result=FAILURE))
     paused = tf.reduce(failed, note(S.TRANSFERRING, Audio.INACTIVE))
-    assert paused.audio is Audio.INACTIVE
-    assert tf.reduce(paused, note(S.ESTABLISHED, Audio.ACTIVE)).audio is Audio.ACTIVE
+    attempt = Transfer(TransferStatus.FAILED, FAILURE, None, Audio.INACTIVE, REQUEST)
+    assert paused == Call(CALL_ID, S.ESTABLISHED, Audio.INACTIVE, attempt, FAILURE)
+    assert tf.reduce(paused, note(S.ESTABLISHED, Audio.ACTIVE)) == Call(
+        CALL_ID, S.ESTABLISHED, Audio.ACTIVE, attempt._replace(audio=Audio.ACTIVE), FAILURE
+    )
 
 
 def test_media_outside_a_transfer_follows_the_latest_notification() -> None:
@@ -131,9 +138,10 @@ def test_establishing_after_established_does_not_drag_the_call_back() -> None:
 
 
 def test_hold_and_unhold_race_is_last_writer_wins() -> None:
-    assert replay(UP, note(S.HOLD)).state is S.HOLD
-    assert replay(UP, note(S.HOLD), note(S.ESTABLISHED)).state is S.ESTABLISHED
-    assert replay(UP, note(S.ESTABLISHED), note(S.HOLD)).state is S.HOLD
+    held = UP._replace(state=S.HOLD)
+    assert replay(UP, note(S.HOLD)) == held
+    assert replay(UP, note(S.HOLD), note(S.ESTABLISHED)) == UP
+    assert replay(UP, note(S.ESTABLISHED), note(S.HOLD)) == held
 
 
 def test_termination_is_absorbing_and_ends_the_media() -> None:
@@ -150,7 +158,13 @@ def test_termination_is_absorbing_and_ends_the_media() -> None:
 def test_a_call_that_ends_during_a_transfer_fails_the_attempt() -> None:
     ended = ResultInfo(200, 4097, "ended by other participant")
     call = replay(UP, REQUEST, note(S.TRANSFERRING), note(S.TERMINATED, result=ended))
-    assert call.transfer == Transfer(TransferStatus.FAILED, ended, None, Audio.INACTIVE, REQUEST)
+    assert call == Call(
+        CALL_ID,
+        S.TERMINATED,
+        Audio.INACTIVE,
+        Transfer(TransferStatus.FAILED, ended, None, Audio.INACTIVE, REQUEST),
+        ended,
+    )
 
 
 @pytest.mark.parametrize("state", ["unknownFutureValue", "parked", S.UNKNOWN_FUTURE_VALUE])
@@ -170,22 +184,30 @@ def test_the_legacy_operation_drives_the_transfer_status() -> None:
         CALL_ID, "op", ChangeType.DELETED, "completed", progress="transferAccepted"
     )
     call = replay(UP, REQUEST, running)
-    assert call.transfer == Transfer(TransferStatus.TRANSFERRING, request=REQUEST)
-    assert replay(call, done).transfer == Transfer(TransferStatus.ACCEPTED, request=REQUEST)
-    assert replay(call, done, running) == replay(call, done)
+    assert call == UP._replace(transfer=Transfer(TransferStatus.TRANSFERRING, request=REQUEST))
+    accepted = UP._replace(transfer=Transfer(TransferStatus.ACCEPTED, request=REQUEST))
+    assert replay(call, done) == accepted
+    assert replay(call, done, running) == accepted
 
 
 def test_a_pre_request_notification_delivered_late_counts_for_the_attempt() -> None:
     call = replay(UP, REQUEST, note(S.TRANSFERRING), note(S.ESTABLISHED, Audio.ACTIVE))
-    assert call.transfer == Transfer(TransferStatus.TRANSFERRING, None, None, Audio.ACTIVE, REQUEST)
-    assert tf.step(call, note(S.TRANSFERRING, Audio.INACTIVE)).outcome is Outcome.STALE
+    restored = Transfer(TransferStatus.TRANSFERRING, None, None, Audio.ACTIVE, REQUEST)
+    assert call == UP._replace(state=S.TRANSFERRING, transfer=restored)
+    assert tf.step(call, note(S.TRANSFERRING, Audio.INACTIVE)) == tf.Step(
+        call, Outcome.STALE, (), "the view has already moved past it"
+    )
 
 
 def test_a_late_notification_of_an_earlier_attempt_counts_for_the_new_one() -> None:
     failed = replay(UP, REQUEST, note(S.TRANSFERRING), note(S.ESTABLISHED, result=FAILURE))
     second = TransferRequested(client_context="second")
     call = replay(failed, second, note(S.TRANSFER_ACCEPTED))
-    assert call.transfer == Transfer(TransferStatus.ACCEPTED, request=second)
+    assert call == UP._replace(
+        state=S.TRANSFER_ACCEPTED,
+        transfer=Transfer(TransferStatus.ACCEPTED, request=second),
+        result=FAILURE,
+    )
 
 
 def test_a_repeated_legacy_operation_is_reported_as_a_duplicate() -> None:
