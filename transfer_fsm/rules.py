@@ -32,6 +32,12 @@ Two rules hold above the tables:
    transfer status, and *after* them for the media axis, so a notification
    that opens or ends an attempt is itself ranked on the attempt's media chain.
 
+Beside the axes, four bookkeeping rules (applied by the reducer): the call's
+``result`` and ``termination_reason`` are taken from an event whose state the
+call-state axis takes; the attempt's ``result`` is the ``resultInfo`` of the
+event that ends it; its ``replaces_context`` is the first one reported while
+it exists; a request attaches only to an attempt that has none.
+
 The attempt boundary is the bot's own :class:`~transfer_fsm.TransferRequested`.
 Without it (a bot that only observes) the first notification that shows
 transfer progress opens the attempt. ``docs/model.md`` states what each mode
