@@ -57,6 +57,27 @@ V1_SUCCESS: Body = {
 }
 
 
+def events_of(*bodies: Body) -> list[tf.Notification]:
+    """The notifications of callback bodies, parsed, in order."""
+    return [event for body in bodies for event in tf.parse_notifications(body)]
+
+
+def step_through(call: Call, *events: tf.Event) -> list[tf.Step]:
+    """Every step of reducing ``events`` into ``call``, in order."""
+    done = []
+    for event in events:
+        done.append(tf.step(call, event))
+        call = done[-1].call
+    return done
+
+
+def replay(call: Call, *events: tf.Event) -> Call:
+    """The call after ``events``."""
+    for event in events:
+        call = tf.reduce(call, event)
+    return call
+
+
 @dataclass(frozen=True)
 class Flow:
     """One documented flow in one documented production order."""
@@ -67,7 +88,7 @@ class Flow:
 
     def events(self) -> list[tf.Notification]:
         """The flow's notifications, parsed, in production order."""
-        return [event for body in self.bodies for event in tf.parse_notifications(body)]
+        return events_of(*self.bodies)
 
 
 def _success(kind: str, terminated: Body, final: Call, label: str = "") -> list[Flow]:

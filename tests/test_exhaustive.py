@@ -10,21 +10,15 @@ that only observes gets the same view except in the one interleaving
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from itertools import permutations
 from math import factorial
 
 import pytest
-from flows import CALL_ID, FLOWS, REQUEST, Flow
+from flows import CALL_ID, FLOWS, REQUEST, Flow, replay
 
 import transfer_fsm as tf
 from transfer_fsm import Audio, Call, CallState
-
-
-def replay(call: Call, events: Iterable[tf.Event]) -> Call:
-    for event in events:
-        call = tf.reduce(call, event)
-    return call
 
 
 def with_one_duplicate(order: Sequence[tf.Event]) -> Iterator[list[tf.Event]]:
@@ -51,7 +45,7 @@ def _requested(start: str) -> Call:
 @pytest.mark.parametrize("start", STARTS)
 @pytest.mark.parametrize("flow", FLOWS, ids=lambda flow: flow.name)
 def test_every_order_ends_in_the_documented_view(flow: Flow, start: str) -> None:
-    finals = [replay(_requested(start), order) for order in orders(flow)]
+    finals = [replay(_requested(start), *order) for order in orders(flow)]
     assert len(finals) == factorial(len(flow.events()))
     assert set(finals) == {flow.final}
 
@@ -62,7 +56,7 @@ def test_every_order_with_a_duplicate_anywhere_ends_in_the_documented_view(
     flow: Flow, start: str
 ) -> None:
     finals = [
-        replay(_requested(start), delivered)
+        replay(_requested(start), *delivered)
         for order in orders(flow)
         for delivered in with_one_duplicate(order)
     ]
@@ -116,7 +110,7 @@ def test_an_observing_bot_gets_the_same_view_except_when_the_restore_comes_first
     for order in orders(flow):
         for delivered in [list(order), *with_one_duplicate(order)]:
             runs += 1
-            final = replay(OBSERVED_START, delivered)
+            final = replay(OBSERVED_START, *delivered)
             assert final == (ambiguous if _restore_comes_first(delivered) else expected), order
     n = len(flow.events())
     assert runs == factorial(n) * (1 + n * (n + 1))

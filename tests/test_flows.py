@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from flows import CALL_ID, FLOWS, REQUEST, SEED, Flow, with_state
+from flows import CALL_ID, FLOWS, REQUEST, SEED, Flow, events_of, step_through, with_state
 
 import transfer_fsm as tf
 from transfer_fsm import (
@@ -21,12 +21,7 @@ ESTABLISHED = Call(CALL_ID, CallState.ESTABLISHED, Audio.ACTIVE)
 
 
 def _steps(call: Call, *bodies: dict[str, object]) -> list[tf.Step]:
-    steps = []
-    for body in bodies:
-        for event in tf.parse_notifications(body):
-            steps.append(tf.step(call, event))
-            call = steps[-1].call
-    return steps
+    return step_through(call, *events_of(*bodies))
 
 
 def _attempt(status: TransferStatus, audio: Audio | None = None, **fields: object) -> Transfer:

@@ -16,7 +16,7 @@ import copy
 import json
 from collections import Counter
 
-from flows import CALL_ID, FLOWS, REQUEST, SEED, V1_SUCCESS, Flow, with_state
+from flows import CALL_ID, FLOWS, REQUEST, SEED, V1_SUCCESS, Flow, replay, step_through, with_state
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -113,14 +113,6 @@ def deliveries(draw: st.DrawFn) -> tuple[Flow, list[tf.Event]]:
     return flow, events
 
 
-def _replay(call: Call, events: list[tf.Event]) -> list[tf.Step]:
-    steps = []
-    for event in events:
-        steps.append(tf.step(call, event))
-        call = steps[-1].call
-    return steps
-
-
 @given(
     deliveries(),
     st.lists(EVENTS.filter(lambda e: not isinstance(e, tf.TransferRequested)), max_size=4),
@@ -130,10 +122,10 @@ def test_convergence_with_duplicates_and_late_deliveries(
 ) -> None:
     flow, events = delivery
     call = tf.reduce(Call(CALL_ID), REQUEST)
-    steps = _replay(call, events)
+    steps = step_through(call, *events)
     assert steps[-1].call == flow.final
     if flow.final.state is CallState.TERMINATED:
-        after = _replay(flow.final, late)
+        after = step_through(flow.final, *late)
         assert all(s.call == flow.final for s in after)
         assert all(
             s.outcome in (tf.Outcome.STALE, tf.Outcome.DUPLICATE, tf.Outcome.IGNORED) for s in after
@@ -145,7 +137,7 @@ def test_milestones_fire_at_most_once_and_the_terminal_one_exactly_once(
     delivery: tuple[Flow, list[tf.Event]],
 ) -> None:
     flow, events = delivery
-    steps = _replay(tf.reduce(Call(CALL_ID), REQUEST), events)
+    steps = step_through(tf.reduce(Call(CALL_ID), REQUEST), *events)
     fired = Counter(m for s in steps for m in s.milestones)
     assert max(fired.values()) == 1
     terminal = {Milestone.TRANSFER_COMPLETED, Milestone.TRANSFER_FAILED}
@@ -155,7 +147,7 @@ def test_milestones_fire_at_most_once_and_the_terminal_one_exactly_once(
 
 @given(STARTS, st.lists(EVENTS, max_size=12), EVENTS)
 def test_idempotence(start: Call, history: list[tf.Event], event: tf.Event) -> None:
-    call = _replay(start, history)[-1].call if history else start
+    call = replay(start, *history)
     once = tf.reduce(call, event)
     assert tf.reduce(once, event) == once
     assert tf.step(once, event).outcome is not tf.Outcome.APPLIED

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from flows import CALL_ID, REQUEST
+from flows import CALL_ID, REQUEST, replay
 
 import transfer_fsm as tf
 from transfer_fsm import (
@@ -31,12 +31,6 @@ def note(
     state: CallState | str | None = None, audio: Audio | None = None, **kw: object
 ) -> CallNotification:
     return CallNotification(CALL_ID, ChangeType.UPDATED, state, audio, **kw)  # type: ignore[arg-type]
-
-
-def replay(call: Call, *events: tf.Event) -> Call:
-    for event in events:
-        call = tf.reduce(call, event)
-    return call
 
 
 def test_a_notification_for_another_call_is_refused() -> None:
