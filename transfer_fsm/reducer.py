@@ -16,7 +16,6 @@ from .rules import (
     FINAL_RANK,
     MEDIA,
     MEDIA_CHAIN,
-    OPERATION_PROGRESS,
     PLAIN_FACT,
     REFINABLE,
     RULES,
@@ -28,6 +27,7 @@ from .rules import (
     Media,
     advances_to,
     fact_of,
+    operation_fact,
 )
 from .values import (
     Audio,
@@ -115,6 +115,8 @@ def compile_media() -> dict[Phase, dict[Fact, Media]]:
 
 MOVES = compile_moves()
 MEDIA_MODES = compile_media()
+
+
 def reduce(call: Call, event: Event) -> Call:
     """Return the call after ``event``: ``step(call, event).call``, without the report.
 
@@ -213,6 +215,5 @@ def _reduce_other(call: Call, event: Event) -> Call:
         raise WrongCallError(call[0], event.call_id)
     if type(event) is not OperationNotification:
         return call  # a sub-resource notification is not a call update
-    progress = event.progress
-    fact = None if progress is None else OPERATION_PROGRESS.get(progress.lower())
-    return _advance_attempt(call, fact, event.result, None)
+    request = call[9]  # the attempt's TransferRequested, stored inline
+    return _advance_attempt(call, operation_fact(event, request), event.result, None)

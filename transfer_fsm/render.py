@@ -6,8 +6,18 @@ between ``<!-- generated:table -->`` markers and a test keeps the two equal.
 
 from __future__ import annotations
 
-from .rules import MEDIA, RULES, Attempt, Fact, Rule, advances_to
-from .values import TransferStatus
+from .rules import (
+    LEG_FATE,
+    MEDIA,
+    RULES,
+    STATE_BLOCKER,
+    STATUS_BLOCKER,
+    Attempt,
+    Fact,
+    Rule,
+    advances_to,
+)
+from .values import Blocker, TransferStatus
 
 PHASES: list[tuple[str, TransferStatus | None]] = [
     ("no attempt", None),
@@ -61,6 +71,24 @@ def media_table() -> str:
     return "\n".join(lines)
 
 
+def _blocker(blocker: Blocker | None) -> str:
+    return "may transfer" if blocker is None else f"`{blocker.value}`"
+
+
+def precondition_tables() -> str:
+    """What blocks ``POST /transfer``, by call state and by attempt status."""
+    lines = ["| call state | blocker |", "|---|---|"]
+    lines += [
+        f"| {'not reported' if state is None else state.value} | {_blocker(blocker)} |"
+        for state, blocker in STATE_BLOCKER.items()
+    ]
+    lines += ["", "| attempt status | blocker |", "|---|---|"]
+    lines += [f"| {name} | {_blocker(STATUS_BLOCKER[phase])} |" for name, phase in PHASES]
+    lines += ["", "| attempt status | fate of the call it replaces |", "|---|---|"]
+    lines += [f"| {status.value} | `{fate.value}` |" for status, fate in LEG_FATE.items()]
+    return "\n".join(lines)
+
+
 def status_diagram() -> str:
     """A Mermaid state diagram of the transfer status, from the rules."""
     edges: dict[tuple[str, str], list[str]] = {}
@@ -90,5 +118,10 @@ def generated_markdown() -> str:
             media_table(),
             "### Transfer status (derived from `rules.RULES`)",
             "```mermaid\n" + status_diagram() + "\n```",
+            "### Preconditions and the replaced call "
+            "(`rules.STATE_BLOCKER`, `rules.STATUS_BLOCKER`, `rules.LEG_FATE`)",
+            "A call may be transferred when neither its state nor its attempt blocks it "
+            "(`transfer_blockers`); `consultation_fate` reads the replaced call's fate.",
+            precondition_tables(),
         ]
     )

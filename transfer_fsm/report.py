@@ -9,12 +9,12 @@ from .reducer import reduce
 from .rules import (
     AUDIO_MILESTONE,
     FACT_STATE,
-    OPERATION_PROGRESS,
     RULES,
     STATUS_MILESTONE,
     TERMINATED_MILESTONE,
     Fact,
     fact_of,
+    operation_fact,
 )
 from .values import Audio, Call, CallState, Milestone, Outcome, TransferRequested
 
@@ -93,10 +93,10 @@ def _unchanged(call: Call, event: Event) -> tuple[Outcome, str]:
     if terminated:
         return Outcome.STALE, AFTER_TERMINATION
     if isinstance(event, OperationNotification):
-        progress = OPERATION_PROGRESS.get((event.progress or "").lower())
+        transfer = call.transfer
+        progress = operation_fact(event, None if transfer is None else transfer.request)
         if progress is None:
             return Outcome.IGNORED, NO_PROGRESS
-        transfer = call.transfer
         proves = RULES[None][progress].status
         if transfer is not None and transfer.status is proves:
             return Outcome.DUPLICATE, ALREADY_IN_VIEW

@@ -38,6 +38,15 @@ call-state axis takes; the attempt's ``result`` is the ``resultInfo`` of the
 event that ends it; its ``replaces_context`` is the first one reported while
 it exists; a request attaches only to an attempt that has none.
 
+The legacy beta transfer reports its progress on a ``commsOperation``
+instead of the call's state: its ``resultInfo.subCode`` words are facts of
+the transfer status only (see ``operation_fact``), and a ``failed``
+transfer operation fails the attempt.
+
+Beside the reducer, the same module declares what blocks a new transfer
+request (``STATE_BLOCKER``, ``STATUS_BLOCKER``) and what an attempt did to
+the call a consultative transfer replaces (``LEG_FATE``).
+
 The attempt boundary is the bot's own :class:`~transfer_fsm.TransferRequested`.
 Without it (a bot that only observes) the first notification that shows
 transfer progress opens the attempt. ``docs/model.md`` states what each mode
@@ -49,8 +58,18 @@ from __future__ import annotations
 from enum import Enum
 from typing import NamedTuple
 
-from .events import CallNotification
-from .values import SUCCESS_CODES, Audio, CallState, ChangeType, Milestone, TransferStatus
+from .events import CallNotification, OperationNotification
+from .values import (
+    SUCCESS_CODES,
+    Audio,
+    Blocker,
+    CallState,
+    ChangeType,
+    LegFate,
+    Milestone,
+    TransferRequested,
+    TransferStatus,
+)
 
 
 class Fact(str, Enum):
@@ -72,6 +91,7 @@ class Fact(str, Enum):
     UNKNOWN_STATE = "unknown state"
     OPERATION_TRANSFERRING = "operation subCode transferring"
     OPERATION_ACCEPTED = "operation subCode transferAccepted"
+    OPERATION_FAILED = "transfer operation status failed"
     REQUESTED = "TransferRequested"
     REJECTED = "TransferRejected"
 
@@ -135,6 +155,7 @@ OPERATION_PROGRESS: dict[str, Fact] = {
     "transferring": Fact.OPERATION_TRANSFERRING,
     "transferaccepted": Fact.OPERATION_ACCEPTED,
 }
+OPERATION_FAILED_STATUS = "failed"  # commsOperation.status, compared case-insensitively
 
 # Reading a call notification as a fact: its ``state`` names the plain fact
 # (no state: NO_STATE; a string the library does not know: UNKNOWN_STATE);
@@ -168,6 +189,25 @@ def fact_of(event: CallNotification) -> Fact:
     return fact
 
 
+def operation_fact(event: OperationNotification, request: TransferRequested | None) -> Fact | None:
+    """Classify a ``commsOperation`` notification (the legacy beta transfer).
+
+    Its ``resultInfo.subCode`` word (``transferring`` / ``transferAccepted``)
+    names the progress. ``status: failed`` is the transfer's failure when the
+    operation is the transfer's: it carries a progress word, or it echoes the
+    ``clientContext`` of the bot's request. Any other operation (a prompt, an
+    invitation) is no transfer fact (``None``).
+    """
+    progress = None if event.progress is None else OPERATION_PROGRESS.get(event.progress.lower())
+    status = event.status
+    if status is None or status.lower() != OPERATION_FAILED_STATUS:
+        return progress
+    context = None if request is None else request.client_context
+    if progress is not None or (context is not None and event.client_context == context):
+        return Fact.OPERATION_FAILED
+    return None
+
+
 # Facts that only a notification of an attempt carries: the media axis ranks
 # their audio on the attempt's chain even after the attempt failed.
 ATTEMPT_FACTS = frozenset({Fact.TRANSFERRING, Fact.TRANSFER_ACCEPTED})
@@ -189,6 +229,7 @@ NO_ATTEMPT: dict[Fact, Rule] = {
     Fact.TERMINATED_TRANSFERRED: Rule(7, _S.COMPLETED, Attempt.OPEN),
     Fact.OPERATION_TRANSFERRING: Rule(None, _S.TRANSFERRING, Attempt.OPEN),
     Fact.OPERATION_ACCEPTED: Rule(None, _S.ACCEPTED, Attempt.OPEN),
+    Fact.OPERATION_FAILED: Rule(None, _S.FAILED, Attempt.OPEN),
     Fact.REQUESTED: Rule(None, _S.REQUESTED, Attempt.OPEN),
 }
 
@@ -204,6 +245,7 @@ IN_FLIGHT: dict[Fact, Rule] = {
     Fact.TERMINATED_TRANSFERRED: Rule(5, _S.COMPLETED),
     Fact.OPERATION_TRANSFERRING: Rule(None, _S.TRANSFERRING),
     Fact.OPERATION_ACCEPTED: Rule(None, _S.ACCEPTED),
+    Fact.OPERATION_FAILED: Rule(None, _S.FAILED),
     Fact.REQUESTED: Rule(None, None, Attempt.ATTACH),
 }
 
@@ -281,6 +323,45 @@ def advances_to(rule: Rule, phase: TransferStatus | None) -> TransferStatus | No
     if status is None or rule.attempt is Attempt.OPEN or phase is None:
         return status
     return status if STATUS_RANK[status] > STATUS_RANK[phase] else None
+
+
+# Whether the bot may POST /transfer now: what blocks it, by the call-state
+# axis and by the current attempt's status (``None``: nothing). Graph says
+# "transfer an active call"; a call on hold is still active, so only the
+# states below block. Rules Graph enforces that a view cannot show (a call in
+# meeting mode, a tenant mismatch) come back as a TransferRejected.
+STATE_BLOCKER: dict[CallState | None, Blocker | None] = {
+    None: Blocker.NOT_ESTABLISHED,
+    CallState.INCOMING: Blocker.NOT_ESTABLISHED,
+    CallState.ESTABLISHING: Blocker.NOT_ESTABLISHED,
+    CallState.RINGING: Blocker.NOT_ESTABLISHED,
+    CallState.ESTABLISHED: None,
+    CallState.HOLD: None,
+    CallState.TRANSFERRING: Blocker.TRANSFER_IN_PROGRESS,
+    CallState.TRANSFER_ACCEPTED: Blocker.TRANSFER_IN_PROGRESS,
+    CallState.REDIRECTING: Blocker.REDIRECTING,
+    CallState.TERMINATING: Blocker.ENDING,
+    CallState.TERMINATED: Blocker.TERMINATED,
+    CallState.UNKNOWN_FUTURE_VALUE: Blocker.NOT_ESTABLISHED,
+}
+STATUS_BLOCKER: dict[TransferStatus | None, Blocker | None] = {
+    None: None,
+    _S.REQUESTED: Blocker.TRANSFER_IN_PROGRESS,
+    _S.TRANSFERRING: Blocker.TRANSFER_IN_PROGRESS,
+    _S.ACCEPTED: Blocker.TRANSFER_IN_PROGRESS,
+    _S.COMPLETED: Blocker.TRANSFERRED,
+    _S.FAILED: None,
+}
+
+# What a consultative transfer did to the call it replaces, by the status of
+# the attempt whose request names that call in ``replaces_call_id``.
+LEG_FATE: dict[TransferStatus, LegFate] = {
+    _S.REQUESTED: LegFate.PENDING,
+    _S.TRANSFERRING: LegFate.PENDING,
+    _S.ACCEPTED: LegFate.PENDING,
+    _S.COMPLETED: LegFate.REPLACED,
+    _S.FAILED: LegFate.KEPT,
+}
 
 
 # Derived, not declared: the rank of the call's current state in each phase.

@@ -122,6 +122,39 @@ class Milestone(_WireEnum):
     CALL_TERMINATED = "callTerminated"
 
 
+class Blocker(_WireEnum):
+    """Why a call cannot be transferred now (see :func:`transfer_fsm.transfer_blockers`)."""
+
+    NOT_ESTABLISHED = "notEstablished"
+    """No state has been reported yet, or the call is still being set up."""
+    REDIRECTING = "redirecting"
+    """The call is being redirected."""
+    TRANSFER_IN_PROGRESS = "transferInProgress"
+    """An attempt is open: requested, transferring or accepted."""
+    TRANSFERRED = "transferred"
+    """The call has already been transferred."""
+    ENDING = "ending"
+    """The call is being torn down (``terminating``)."""
+    TERMINATED = "terminated"
+    """The call has ended."""
+
+
+class LegFate(_WireEnum):
+    """What a consultative transfer did to the call it replaces (``replacesCallId``).
+
+    See :func:`transfer_fsm.consultation_fate`.
+    """
+
+    UNRELATED = "unrelated"
+    """The primary call's current attempt does not name this call."""
+    PENDING = "pending"
+    """The attempt that replaces this call is still open."""
+    REPLACED = "replaced"
+    """The transfer completed: this call ends (or ended) because of it."""
+    KEPT = "kept"
+    """The transfer failed: this call was not replaced."""
+
+
 SUCCESS_CODES = frozenset({0, *range(200, 300)})
 """``resultInfo.code`` values that mean success: Graph uses both 0 and 2xx."""
 

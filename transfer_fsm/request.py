@@ -1,0 +1,251 @@
+"""The bot's side of a transfer: the ``POST .../transfer`` body, whether it may be sent, and
+what it did to the call it replaces.
+
+:func:`blind_transfer` and :func:`consultative_transfer` build the request body
+Graph documents, checked before anything is sent, together with the matching
+:class:`~transfer_fsm.TransferRequested` event, so body and event cannot
+disagree. :func:`transfer_blockers` says from a :class:`~transfer_fsm.Call`
+whether a transfer may be requested now (the table is
+``rules.STATE_BLOCKER`` / ``rules.STATUS_BLOCKER``), and
+:func:`consultation_fate` what a consultative transfer did to the call it
+replaces (``rules.LEG_FATE``). Nothing here sends anything: the bot POSTs the body itself.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any, NamedTuple
+
+from .rules import LEG_FATE, STATE_BLOCKER, STATUS_BLOCKER
+from .values import Blocker, Call, LegFate, TransferRequested
+
+MAX_CLIENT_CONTEXT = 256
+"""``clientContext`` is at most 256 characters (Graph's documented limit)."""
+
+_E164 = re.compile(r"\+[1-9][0-9]{1,14}")
+_USER = "#microsoft.graph.identity"
+_IDENTITY_SET = "#microsoft.graph.identitySet"
+_TARGET = "#microsoft.graph.invitationParticipantInfo"
+_PARTICIPANT = "#microsoft.graph.participantInfo"
+
+
+class User(NamedTuple):
+    """A Teams user (``identity.user``): ``id`` and, optionally, tenant and display name."""
+
+    id: str
+    display_name: str | None = None
+    tenant_id: str | None = None
+
+
+class Phone(NamedTuple):
+    """A phone number (``identity.phone``), in E.164 form such as ``+12345678901``."""
+
+    number: str
+
+
+class Transferee(NamedTuple):
+    """The participant to transfer out of a group call (the body's ``transferee``)."""
+
+    participant_id: str
+    identity: User | Phone
+
+
+class TransferRequest(NamedTuple):
+    """A checked ``POST .../transfer`` request: its JSON ``body`` and the matching ``event``.
+
+    Reduce ``event`` into the call *before* sending ``body``, so that
+    notifications racing the ``202 Accepted`` find the attempt open.
+    """
+
+    body: dict[str, Any]
+    event: TransferRequested
+
+    def json(self) -> bytes:
+        """The body as compact UTF-8 JSON, ready to send."""
+        return json.dumps(self.body, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def blind_transfer(
+    target: User | Phone,
+    *,
+    transferee: Transferee | None = None,
+    client_context: str | None = None,
+    endpoint_type: str | None = "default",
+    language_id: str | None = None,
+    region: str | None = None,
+    annotate: bool = False,
+) -> TransferRequest:
+    """A direct (blind) transfer to ``target``: a user, or a PSTN number in E.164.
+
+    ``transferee`` is needed when transferring out of a group call.
+    ``client_context`` (at most 256 characters), ``endpoint_type``,
+    ``language_id`` and ``region`` are copied into the body as given
+    (``None`` leaves them out); ``annotate`` adds the ``@odata.type``
+    annotations some documented bodies carry. Raises ``ValueError`` for an
+    empty id, a number that is not E.164 or a context that is too long.
+    """
+    return _request(
+        target, None, transferee, client_context, endpoint_type, language_id, region, annotate
+    )
+
+
+def consultative_transfer(
+    target: User | Phone,
+    replaces_call_id: str,
+    *,
+    transferee: Transferee | None = None,
+    client_context: str | None = None,
+    endpoint_type: str | None = "default",
+    language_id: str | None = None,
+    region: str | None = None,
+    annotate: bool = False,
+) -> TransferRequest:
+    """A consultative transfer: ``target`` already talks to the bot on ``replaces_call_id``.
+
+    That call is replaced once the transfer completes (see
+    :func:`consultation_fate`). The other arguments are those of
+    :func:`blind_transfer`. Raises ``ValueError`` as it does, and for a
+    missing or empty ``replaces_call_id``.
+    """
+    if replaces_call_id is None:
+        raise ValueError("replaces_call_id: a consultative transfer needs the consultation call id")
+    return _request(
+        target,
+        replaces_call_id,
+        transferee,
+        client_context,
+        endpoint_type,
+        language_id,
+        region,
+        annotate,
+    )
+
+
+def _request(
+    target: User | Phone,
+    replaces_call_id: str | None,
+    transferee: Transferee | None,
+    client_context: str | None,
+    endpoint_type: str | None,
+    language_id: str | None,
+    region: str | None,
+    annotate: bool,
+) -> TransferRequest:
+    """Check every argument, then build the body and the event from the same values."""
+    identity = _identity(target, "target", annotate)
+    participant = None if transferee is None else _participant(transferee, annotate)
+    for name, value in (
+        ("replaces_call_id", replaces_call_id),
+        ("endpoint_type", endpoint_type),
+        ("language_id", language_id),
+        ("region", region),
+    ):
+        if value is not None:
+            _nonempty(value, name)
+    if client_context is not None:
+        _nonempty(client_context, "client_context")
+        if len(client_context) > MAX_CLIENT_CONTEXT:
+            raise ValueError(
+                f"client_context: at most {MAX_CLIENT_CONTEXT} characters, "
+                f"got {len(client_context)}"
+            )
+    invitation: dict[str, Any] = {"@odata.type": _TARGET} if annotate else {}
+    optional = {
+        "endpointType": endpoint_type,
+        "identity": identity,
+        "languageId": language_id,
+        "region": region,
+        "replacesCallId": replaces_call_id,
+    }
+    invitation.update((key, value) for key, value in optional.items() if value is not None)
+    body: dict[str, Any] = {"transferTarget": invitation}
+    if participant is not None:
+        body["transferee"] = participant
+    if client_context is not None:
+        body["clientContext"] = client_context
+    target_id = target.number if isinstance(target, Phone) else target.id
+    return TransferRequest(body, TransferRequested(replaces_call_id, client_context, target_id))
+
+
+def _nonempty(value: object, name: str) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError(f"{name}: expected a non-empty string, got {value!r}")
+    return value
+
+
+def _identity(who: User | Phone, name: str, annotate: bool) -> dict[str, Any]:
+    """An ``identitySet`` holding one user or one phone."""
+    identity: dict[str, Any] = {"@odata.type": _IDENTITY_SET} if annotate else {}
+    if isinstance(who, Phone):
+        number = who.number
+        if not isinstance(number, str) or _E164.fullmatch(number) is None:
+            raise ValueError(
+                f"{name}: expected a phone number in E.164 form such as '+12345678901', "
+                f"got {number!r}"
+            )
+        # Graph's documented PSTN bodies always type the phone identity:
+        # ``phone`` is not a declared property of the v1.0 ``identitySet``.
+        identity["phone"] = {"@odata.type": _USER, "id": number}
+        return identity
+    if not isinstance(who, User):
+        raise ValueError(f"{name}: expected a User or a Phone, got {who!r}")
+    user: dict[str, Any] = {"@odata.type": _USER} if annotate else {}
+    user["id"] = _nonempty(who.id, f"{name}.id")
+    if who.tenant_id is not None:
+        user["tenantId"] = _nonempty(who.tenant_id, f"{name}.tenant_id")
+    if who.display_name is not None:
+        user["displayName"] = _nonempty(who.display_name, f"{name}.display_name")
+    identity["user"] = user
+    return identity
+
+
+def _participant(transferee: Transferee, annotate: bool) -> dict[str, Any]:
+    """The ``transferee`` ``participantInfo``."""
+    if not isinstance(transferee, Transferee):
+        raise ValueError(f"transferee: expected a Transferee, got {transferee!r}")
+    participant: dict[str, Any] = {"@odata.type": _PARTICIPANT} if annotate else {}
+    participant["identity"] = _identity(transferee.identity, "transferee.identity", annotate)
+    participant["participantId"] = _nonempty(transferee.participant_id, "transferee.participant_id")
+    return participant
+
+
+def transfer_blockers(call: Call) -> tuple[Blocker, ...]:
+    """Why ``call`` cannot be transferred now; empty when it can.
+
+    Read from the call-state axis and the current attempt, by the tables
+    ``rules.STATE_BLOCKER`` and ``rules.STATUS_BLOCKER``. A state the
+    library does not know never reaches the axis, so it blocks nothing.
+    """
+    transfer = call.transfer
+    found = (
+        STATE_BLOCKER.get(call.state),
+        STATUS_BLOCKER[None if transfer is None else transfer.status],
+    )
+    return tuple(dict.fromkeys(blocker for blocker in found if blocker is not None))
+
+
+def can_transfer(call: Call) -> bool:
+    """True when :func:`transfer_blockers` finds nothing in the way."""
+    return not transfer_blockers(call)
+
+
+def consultation_fate(primary: Call, leg: Call | str) -> LegFate:
+    """What ``primary``'s consultative transfer did to ``leg``, the call it replaces.
+
+    A consultative transfer names the bot's call with the target in
+    ``replacesCallId``; Graph drops that call once the transfer completes,
+    and sends no notification on it that says why. So a bot that tracks both
+    calls asks here: ``REPLACED`` means the consultation call ended (or will
+    end) because the transfer completed. The answer depends only on the two
+    reconciled views, so it does not depend on delivery order. It needs the
+    bot's :class:`~transfer_fsm.TransferRequested` (which carries
+    ``replaces_call_id``): Graph's notifications do not name the replaced call.
+    """
+    leg_id = leg if isinstance(leg, str) else leg.call_id
+    transfer = primary.transfer
+    if transfer is None or transfer.request is None:
+        return LegFate.UNRELATED
+    if transfer.request.replaces_call_id != leg_id:
+        return LegFate.UNRELATED
+    return LEG_FATE[transfer.status]
