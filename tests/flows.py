@@ -24,7 +24,11 @@ Body = dict[str, Any]
 SEED: dict[str, Body] = json.loads(
     (Path(__file__).parent / "payloads" / "seed.json").read_text(encoding="utf-8")
 )
+DOCS: dict[str, Any] = json.loads(
+    (Path(__file__).parent / "payloads" / "graph-docs.json").read_text(encoding="utf-8")
+)
 CALL_ID = "341a0500-d4bf-4224-8b19-1581168d328b"
+LEGACY_CALL_ID = "57DAB8B1894C409AB240BD8BEAE78896"
 REQUEST = tf.TransferRequested()
 
 
@@ -110,11 +114,12 @@ def _success(kind: str, terminated: Body, final: Call, label: str = "") -> list[
     ]
 
 
-def _failure(kind: str, final: Call) -> list[Flow]:
+def _failure(kind: str, final: Call, failed: Body | None = None, label: str = "") -> list[Flow]:
+    label = label or kind
     start = SEED[f"{kind}-transferring"]
     inactive = SEED[f"{kind}-audio-inactive"]
     accepted = SEED[f"{kind}-transfer-accepted"]
-    failed = SEED[f"{kind}-established-failed"]
+    failed = failed or SEED[f"{kind}-established-failed"]
     active = SEED[f"{kind}-audio-active"]
     inactive_accepted = with_state(inactive, "transferAccepted")
     heads = {
@@ -126,7 +131,7 @@ def _failure(kind: str, final: Call) -> list[Flow]:
         "established after audio active": (with_state(active, "transferAccepted"), failed),
     }
     return [
-        Flow(f"{kind} failure, {head}, {tail}", heads[head] + tails[tail], final)
+        Flow(f"{label} failure, {head}, {tail}", heads[head] + tails[tail], final)
         for head in heads
         for tail in tails
     ]
@@ -137,9 +142,9 @@ def _completed(result: ResultInfo | None, reason: str | None) -> Call:
     return Call(CALL_ID, CallState.TERMINATED, Audio.INACTIVE, transfer, result, reason)
 
 
-def _failed(subcode: int) -> Call:
+def _failed(subcode: int, context: str | None = "<replacesContext>") -> Call:
     result = ResultInfo(500, subcode, "<message>")
-    transfer = Transfer(TransferStatus.FAILED, result, "<replacesContext>", Audio.ACTIVE, REQUEST)
+    transfer = Transfer(TransferStatus.FAILED, result, context, Audio.ACTIVE, REQUEST)
     return Call(CALL_ID, CallState.ESTABLISHED, Audio.ACTIVE, transfer, result, None)
 
 
@@ -153,3 +158,57 @@ FLOWS: list[Flow] = [
     *_failure("consultative", _failed(7000)),
     *_success("direct", V1_SUCCESS, COMPLETED_7015, "v1.0 direct (0/7015)"),
 ]
+
+
+def _code_200_success() -> Body:
+    """The success as the call-delete end-reason table gives it: 200/7015, as strings."""
+    body = copy.deepcopy(V1_SUCCESS)
+    body["value"][0]["resourceData"]["resultInfo"].update(code="200", subcode="7015")
+    return body
+
+
+LEGACY_COMPLETED = Call(
+    LEGACY_CALL_ID,
+    CallState.TERMINATED,
+    Audio.INACTIVE,
+    Transfer(TransferStatus.COMPLETED, None, None, Audio.INACTIVE, REQUEST),
+    None,
+    "AppTransferred",
+)
+
+VARIANT_FLOWS: list[Flow] = [
+    *_failure("direct", _failed(7000, None), DOCS["v1-failed-7000"], "v1.0 blind (500/7000)"),
+    *_failure(
+        "consultative",
+        _failed(7700),
+        DOCS["v1-failed-7700-with-context"],
+        "v1.0 consultative (500/7700)",
+    ),
+    *_failure(
+        "consultative",
+        _failed(7700, None),
+        DOCS["v1-failed-7700"],
+        "v1.0 consultative PSTN (500/7700, no replacesContext)",
+    ),
+    *_success(
+        "direct",
+        _code_200_success(),
+        _completed(ResultInfo(200, 7015, "GracefulTransferCompleted"), None),
+        "success code 200 as a string",
+    ),
+    Flow(
+        "legacy beta commsOperation transfer",
+        (
+            DOCS["legacy-operation-transferring"],
+            DOCS["legacy-operation-accepted"],
+            DOCS["legacy-terminated"],
+        ),
+        LEGACY_COMPLETED,
+    ),
+]
+"""Every other documented variant whose notifications differ from the seed's.
+
+Variants whose notifications are the same as a flow's here or in ``FLOWS``
+(PSTN and group-call transfers notify as a blind transfer does) are mapped to
+it in ``test_variants.py``.
+"""
