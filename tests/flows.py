@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import copy
 import json
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -73,6 +74,13 @@ def step_through(call: Call, *events: tf.Event) -> list[tf.Step]:
         done.append(tf.step(call, event))
         call = done[-1].call
     return done
+
+
+def with_one_duplicate(order: Sequence[tf.Event]) -> Iterator[list[tf.Event]]:
+    """The order with each of its events delivered once more, at every position."""
+    for event in order:
+        for position in range(len(order) + 1):
+            yield [*order[:position], event, *order[position:]]
 
 
 def replay(call: Call, *events: tf.Event) -> Call:

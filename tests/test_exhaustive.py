@@ -10,22 +10,15 @@ that only observes gets the same view except in the one interleaving
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from itertools import permutations
 from math import factorial
 
 import pytest
-from flows import FLOWS, REQUEST, VARIANT_FLOWS, Flow, replay
+from flows import FLOWS, REQUEST, VARIANT_FLOWS, Flow, replay, with_one_duplicate
 
 import transfer_fsm as tf
 from transfer_fsm import Audio, Call, CallState
-
-
-def with_one_duplicate(order: Sequence[tf.Event]) -> Iterator[list[tf.Event]]:
-    """The order with each of its events delivered once more, at every position."""
-    for event in order:
-        for position in range(len(order) + 1):
-            yield [*order[:position], event, *order[position:]]
 
 
 def orders(flow: Flow) -> list[tuple[tf.Notification, ...]]:

@@ -79,7 +79,7 @@ def _unchanged(call: Call, event: Event) -> tuple[Outcome, str]:
     if isinstance(event, CallNotification):
         fact = fact_of(event)
         if terminated:
-            if FACT_STATE.get(fact) is CallState.TERMINATED:
+            if FACT_STATE.get(fact) is CallState.TERMINATED and _nothing_new(call, event):
                 return Outcome.DUPLICATE, ALREADY_IN_VIEW
             return Outcome.STALE, AFTER_TERMINATION
         known_audio = isinstance(event.audio, Audio)
@@ -104,3 +104,11 @@ def _unchanged(call: Call, event: Event) -> tuple[Outcome, str]:
     if isinstance(event, TransferRequested):
         return Outcome.IGNORED, ATTEMPT_OPEN
     return Outcome.IGNORED, NOT_WAITING
+
+
+def _nothing_new(call: Call, event: CallNotification) -> bool:
+    """The event's resultInfo and terminationReason, where it has them, are the view's."""
+    return event.result in (None, call.result) and event.termination_reason in (
+        None,
+        call.termination_reason,
+    )
