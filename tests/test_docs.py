@@ -36,3 +36,15 @@ def test_the_model_tables_are_generated_from_the_rules() -> None:
     text = (ROOT / "docs" / "model.md").read_text(encoding="utf-8")
     embedded = text.split(BEGIN, 1)[1].split(END, 1)[0].strip()
     assert embedded == generated_markdown(), "python -m transfer_fsm table --write docs/model.md"
+
+
+def test_every_test_the_docs_name_exists() -> None:
+    """Each ambiguity the docs pin names its test; a renamed test must not orphan it."""
+    named = set(re.findall(r"`(test_\w+)`", (ROOT / "docs" / "model.md").read_text("utf-8")))
+    defined = {
+        name
+        for path in (ROOT / "tests").glob("test_*.py")
+        for name in re.findall(r"^def (test_\w+)", path.read_text("utf-8"), re.M)
+    }
+    assert named, "docs/model.md names the tests that pin its claims"
+    assert named - defined == set()
