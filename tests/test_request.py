@@ -8,11 +8,14 @@ the seed page's two, the v1.0 page's five and the legacy beta consultative one
 from __future__ import annotations
 
 import json
+from itertools import permutations
 from pathlib import Path
 from typing import Any
 
 import pytest
-from flows import CALL_ID, SEED, replay
+from flows import CALL_ID, FLOWS, SEED, replay
+from hypothesis import event, given
+from hypothesis import strategies as st
 
 import transfer_fsm as tf
 from transfer_fsm import (
@@ -297,3 +300,73 @@ def test_the_consultation_call_ending_first_is_explained_once_the_transfer_compl
     done = _primary_after("consultative-terminated")
     assert tf.consultation_fate(done, LEG_ENDED) is LegFate.REPLACED
     assert tf.consultation_fate(done, Call("another-call")) is LegFate.UNRELATED
+
+
+# Laws ----------------------------------------------------------------------------
+
+TEXT = st.one_of(st.none(), st.text(max_size=12), st.sampled_from(["", " ", "x" * 257, "id-1"]))
+NUMBERS = st.one_of(st.from_regex(r"\+[1-9][0-9]{1,14}", fullmatch=True), st.text(max_size=18))
+TARGETS = st.one_of(st.builds(User, st.text(max_size=8), TEXT, TEXT), st.builds(Phone, NUMBERS))
+
+
+@given(
+    target=TARGETS,
+    replaces=TEXT,
+    context=st.one_of(TEXT, st.text(min_size=250, max_size=260)),
+    transferee=st.one_of(st.none(), st.builds(Transferee, st.text(max_size=4), TARGETS)),
+    language=TEXT,
+    annotate=st.booleans(),
+)
+def test_the_builder_is_total_and_body_and_event_always_agree(
+    target: User | Phone,
+    replaces: str | None,
+    context: str | None,
+    transferee: Transferee | None,
+    language: str | None,
+    annotate: bool,
+) -> None:
+    """Any input gives a body whose event says the same, or a ValueError; nothing else."""
+    try:
+        if replaces is None:
+            request = tf.blind_transfer(
+                target,
+                transferee=transferee,
+                client_context=context,
+                language_id=language,
+                annotate=annotate,
+            )
+        else:
+            request = tf.consultative_transfer(
+                target,
+                replaces,
+                transferee=transferee,
+                client_context=context,
+                language_id=language,
+                annotate=annotate,
+            )
+    except ValueError:
+        event("refused")
+        return
+    event("built, consultative" if replaces is not None else "built, blind")
+    body = json.loads(request.json())
+    assert body == request.body
+    identity = body["transferTarget"]["identity"]
+    who = identity["user"]["id"] if "user" in identity else identity["phone"]["id"]
+    assert request.event == TransferRequested(
+        body["transferTarget"].get("replacesCallId"), body.get("clientContext"), who
+    )
+    assert len(body.get("clientContext", "")) <= tf.MAX_CLIENT_CONTEXT
+    assert all(value != "" for value in (replaces, context, language, who))
+
+
+CONSULTATIVE_FLOWS = [flow for flow in FLOWS if flow.name.startswith("consultative")]
+
+
+@pytest.mark.parametrize("flow", CONSULTATIVE_FLOWS, ids=lambda flow: flow.name)
+def test_the_consultation_fate_does_not_depend_on_delivery_order(flow: Any) -> None:
+    fates = {
+        tf.consultation_fate(replay(PRIMARY, *order), CONSULTATION)
+        for order in permutations(flow.events())
+    }
+    completed = flow.final.transfer.status is TransferStatus.COMPLETED
+    assert fates == {LegFate.REPLACED if completed else LegFate.KEPT}
