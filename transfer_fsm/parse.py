@@ -72,7 +72,9 @@ def _under(prefix: str, error: NotificationError) -> NotificationError:
     return NotificationError(prefix + error.path, error.expected, error.found)
 
 
-_NUMERIC = re.compile(r"\s*[+-]?[0-9]{1,10}\s*")
+# Whitespace as ``int()`` strips it: every ``\s`` but the four ASCII
+# information separators (U+001C..U+001F), which ``int()`` refuses.
+_NUMERIC = re.compile(r"[^\S\x1c-\x1f]*[+-]?[0-9]{1,10}[^\S\x1c-\x1f]*")
 
 
 def _is_numeric(text: str) -> bool:
@@ -82,7 +84,7 @@ def _is_numeric(text: str) -> bool:
 
 def _subcode_key(fields: Mapping[str, Any]) -> str:
     """Graph spells it ``subcode`` (the schema) or ``subCode`` (some payloads)."""
-    return "subcode" if "subcode" in fields else "subCode"
+    return "subcode" if fields.get("subcode") is not None or "subCode" not in fields else "subCode"
 
 
 def _reject_constant(name: str) -> NoReturn:
@@ -108,6 +110,8 @@ def decode(body: bytes | bytearray | memoryview | str | Mapping[str, Any]) -> ob
             raise NotificationError(
                 "$", "UTF-8 text", f"a byte that is not UTF-8 at offset {error.start}"
             ) from None
+        except ValueError:  # a released memoryview
+            raise NotificationError("$", "readable bytes", "a released buffer") from None
     if not isinstance(body, str):
         _fail("$", "bytes, text or a decoded JSON object", body)
     try:
