@@ -24,6 +24,12 @@ PAUSED = ", GC paused in the timed loop"
 """Suffix of the measures (and rows) taken with ``gc.disable()``."""
 FLAT = 1.5
 """Target: per notification, the largest body costs at most this much more than 100."""
+LINEAR = 1.5
+"""Target: per notification, the largest body costs at most this much more than the one
+ten times smaller: the total time grows linearly once bodies are large."""
+TEN_MB = 10 * 1024 * 1024
+BIG_BODY = 2.0
+"""Target: parse of one 10 MB body costs at most this many times ``json.loads`` of it."""
 
 
 @contextmanager
@@ -78,6 +84,53 @@ def _scale_measures(flows: list[Flow], size: int, config: Config) -> dict[str, C
     return {name: _per_body(measure, repeat) for name, measure in measures.items()}
 
 
+def _linearity(name: str, per_item: dict[int, float]) -> Row:
+    """The largest body against the next size down, per notification."""
+    smaller, largest = sorted(per_item)[-2:]
+    ratio = per_item[largest] / per_item[smaller]
+    return Row(
+        f"{name}: per notification, {largest:,} vs {smaller:,} (linear time)",
+        ratio_text(ratio),
+        f"<= {LINEAR}",
+        ratio <= LINEAR,
+    )
+
+
+def _ten_mb_body() -> bytes:
+    """One notification whose call carries a 10 MB field the library does not know."""
+    data = {"state": "established", "transcript": 'Übergabe \\ "x" ' * (TEN_MB // 16)}
+    item = {
+        "changeType": "updated",
+        "resourceUrl": "/communications/calls/big",
+        "resourceData": data,
+    }
+    return json.dumps({"value": [item]}).encode()
+
+
+def bench_big_body(config: Config) -> list[Row]:
+    """A 10 MB body: parse against json.loads on the same bytes."""
+    raw = _ten_mb_body()
+    times = medians(
+        {
+            "parse": partial(_time_parse, tf.parse_notifications, raw, 1, False),
+            "json.loads": partial(_time_parse, json.loads, raw, 1, False),
+        },
+        config.rounds,
+    )
+    ratio = times["parse"] / times["json.loads"]
+    mb = len(raw) / 1024 / 1024
+    return [
+        Row(f"parse one {mb:.1f} MB body", f"{times['parse'] / 1e6:,.1f} ms"),
+        Row("json.loads, same bytes", f"{times['json.loads'] / 1e6:,.1f} ms"),
+        Row(
+            f"parse / json.loads, {mb:.1f} MB body",
+            ratio_text(ratio),
+            f"<= {BIG_BODY}",
+            ratio <= BIG_BODY,
+        ),
+    ]
+
+
 def _flatness(name: str, per_item: dict[int, float], target: bool) -> list[Row]:
     sizes = sorted(per_item)
     base = 100 if 100 in per_item else sizes[0]
@@ -114,7 +167,9 @@ def bench_scale(flows: list[Flow], config: Config) -> list[Row]:
     own = {size: ns - loads[size] for size, ns in per_item["parse"].items()}
     return [
         *_flatness("parse", per_item["parse"], True),
+        _linearity("parse", per_item["parse"]),
         *_flatness("parse + reduce", per_item["parse + reduce"], True),
+        _linearity("parse + reduce", per_item["parse + reduce"]),
         *_flatness("parse" + PAUSED, per_item["parse" + PAUSED], False),
         *_flatness("parse + reduce" + PAUSED, per_item["parse + reduce" + PAUSED], False),
         *_flatness("json.loads alone, for comparison", loads, False),
