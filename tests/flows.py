@@ -97,6 +97,8 @@ class Flow:
     name: str
     bodies: tuple[Body, ...]
     final: Call
+    request: tf.TransferRequested = REQUEST
+    """What the bot reduces before the flow's notifications."""
 
     def events(self) -> list[tf.Notification]:
         """The flow's notifications, parsed, in production order."""
@@ -184,6 +186,34 @@ LEGACY_COMPLETED = Call(
     "AppTransferred",
 )
 
+LEGACY_CONTEXT = "d45324c1-fcb5-430a-902c-f20af696537c"
+LEGACY_REQUEST = tf.TransferRequested(client_context=LEGACY_CONTEXT)
+
+
+def _legacy_call(state: str, audio: str) -> Body:
+    """A call notification on the legacy path (its shape inferred: D3 shows none mid-transfer)."""
+    url = f"/app/calls/{LEGACY_CALL_ID}"
+    data = {"state": state, "mediaState": {"audio": audio}}
+    return {"value": [{"changeType": "updated", "resource": url, "resourceData": data}]}
+
+
+def _legacy_failed_operation() -> Body:
+    """The legacy transfer operation failing (inferred: D3 documents running and completed)."""
+    body = copy.deepcopy(DOCS["legacy-operation-accepted"])
+    data = body["value"][0]["resourceData"]
+    data.update(status="failed", resultInfo={"code": "500", "subCode": "7000", "message": "x"})
+    return body
+
+
+LEGACY_FAILED = Call(
+    LEGACY_CALL_ID,
+    CallState.ESTABLISHED,
+    Audio.ACTIVE,
+    Transfer(TransferStatus.FAILED, ResultInfo(500, 7000, "x"), None, Audio.ACTIVE, LEGACY_REQUEST),
+    ResultInfo(500, 7000, "x"),
+    None,
+)
+
 VARIANT_FLOWS: list[Flow] = [
     *_failure("direct", _failed(7000, None), DOCS["v1-failed-7000"], "v1.0 blind (500/7000)"),
     *_failure(
@@ -212,6 +242,17 @@ VARIANT_FLOWS: list[Flow] = [
             DOCS["legacy-terminated"],
         ),
         LEGACY_COMPLETED,
+    ),
+    Flow(
+        "legacy beta commsOperation transfer failing among call notifications (inferred)",
+        (
+            DOCS["legacy-operation-transferring"],
+            _legacy_call("transferring", "inactive"),
+            _legacy_failed_operation(),
+            _legacy_call("established", "active"),
+        ),
+        LEGACY_FAILED,
+        LEGACY_REQUEST,
     ),
 ]
 """Every other documented variant whose notifications differ from the seed's.

@@ -37,7 +37,7 @@ def _start(flow: Flow, start: str) -> Call:
 
 
 def _requested(flow: Flow, start: str) -> Call:
-    return tf.reduce(_start(flow, start), REQUEST)
+    return tf.reduce(_start(flow, start), flow.request)
 
 
 @pytest.mark.parametrize("start", STARTS)
@@ -67,7 +67,7 @@ def test_the_exhaustive_tests_cover_the_counted_interleavings() -> None:
     sizes = [len(flow.events()) for flow in ALL_FLOWS]
     plain = sum(factorial(n) for n in sizes)
     duplicated = sum(factorial(n) * n * (n + 1) for n in sizes)
-    assert (len(ALL_FLOWS), plain, duplicated) == (29, 2598, 75912)
+    assert (len(ALL_FLOWS), plain, duplicated) == (30, 2622, 76392)
 
 
 def _observed(view: Call) -> Call:
@@ -92,7 +92,12 @@ def _restore_comes_first(order: Sequence[tf.Event]) -> bool:
     return bool(restores) and max(restores) < min(others)
 
 
-@pytest.mark.parametrize("flow", ALL_FLOWS, ids=lambda flow: flow.name)
+# A failed legacy operation with a numeric subCode is the transfer's only by
+# the clientContext of the bot's request: an observer cannot tell.
+OBSERVABLE = [flow for flow in ALL_FLOWS if flow.request == REQUEST]
+
+
+@pytest.mark.parametrize("flow", OBSERVABLE, ids=lambda flow: flow.name)
 def test_an_observing_bot_gets_the_same_view_except_when_the_restore_comes_first(
     flow: Flow,
 ) -> None:

@@ -88,20 +88,25 @@ def test_every_variant_is_replayed_in_every_order_by_a_flow_ending_in_its_view(
     assert {flow.final for flow in covering} == {view}
 
 
-def test_the_legacy_beta_direct_and_consultative_examples_notify_alike() -> None:
-    (legacy,) = [flow for flow in VARIANT_FLOWS if flow.final.call_id == LEGACY_CALL_ID]
-    assert legacy.bodies == (
-        DOCS["legacy-operation-transferring"],
-        DOCS["legacy-operation-accepted"],
-        DOCS["legacy-terminated"],
-    )
-    assert legacy.final == Call(
+def test_the_legacy_bodies_keep_the_quirks_the_page_documents() -> None:
+    """The legacy page's bodies: ``resource`` only, ``/app/calls``, codes as strings,
+    progress as a ``subCode`` word; the fixtures must not be tidied into v1.0 form."""
+    operation = DOCS["legacy-operation-transferring"]["value"][0]
+    terminated = DOCS["legacy-terminated"]["value"][0]
+    for item in (operation, terminated):
+        assert "resourceUrl" not in item
+        assert item["resource"].startswith(f"/app/calls/{LEGACY_CALL_ID}")
+    assert operation["resourceData"]["resultInfo"] == {"code": "200", "subCode": "transferring"}
+    (event,) = events_of(DOCS["legacy-operation-transferring"])
+    assert event == tf.OperationNotification(
         LEGACY_CALL_ID,
-        CallState.TERMINATED,
-        Audio.INACTIVE,
-        Transfer(S.COMPLETED, None, None, Audio.INACTIVE, REQUEST),
-        None,
-        "AppTransferred",
+        "0FE0623FD62842EDB4BD8AC290072CC5",
+        tf.ChangeType.UPDATED,
+        "running",
+        ResultInfo(200, 0),
+        "transferring",
+        "d45324c1-fcb5-430a-902c-f20af696537c",
+        operation["resourceData"],
     )
 
 
@@ -145,8 +150,9 @@ LEGACY_REQUEST = TransferRequested(client_context=CONTEXT)
 
 def test_a_failed_transfer_operation_fails_the_attempt_in_either_order() -> None:
     """The operation echoes the request's clientContext, so it is the transfer's."""
+    failure = ResultInfo(500, 7000, "failed")
     expected = LEGACY_UP._replace(
-        transfer=Transfer(S.FAILED, ResultInfo(500, 7000, "failed"), request=LEGACY_REQUEST)
+        transfer=Transfer(S.FAILED, failure, request=LEGACY_REQUEST), result=failure
     )
     for order in permutations(events_of(RUNNING, FAILED_OPERATION)):
         assert replay(tf.reduce(LEGACY_UP, LEGACY_REQUEST), *order) == expected
@@ -156,7 +162,9 @@ def test_a_failed_operation_with_a_transfer_word_fails_an_observed_attempt() -> 
     body = _operation("failed", {"code": "500", "subCode": "transferring"}, context="other")
     (step,) = step_through(LEGACY_UP, *events_of(body))
     assert step == tf.Step(
-        LEGACY_UP._replace(transfer=Transfer(S.FAILED, ResultInfo(500, 0))),
+        LEGACY_UP._replace(
+            transfer=Transfer(S.FAILED, ResultInfo(500, 0)), result=ResultInfo(500, 0)
+        ),
         Outcome.APPLIED,
         (tf.Milestone.TRANSFER_FAILED,),
         "applied",
@@ -170,6 +178,27 @@ def test_another_operation_failing_leaves_the_transfer_alone() -> None:
     (step,) = step_through(call, *events_of(other))
     assert step == tf.Step(call, Outcome.IGNORED, (), "the operation carries no transfer progress")
     assert call.transfer == Transfer(S.TRANSFERRING, request=LEGACY_REQUEST)
+
+
+def test_a_failed_prompt_sharing_the_transfers_context_is_not_the_transfer() -> None:
+    """Graph's own examples reuse one clientContext across actions; an operation of
+    another type (a prompt) is never the transfer's, whatever its context."""
+    prompt = _operation("failed", {"code": "500", "subCode": "8500"})
+    prompt["value"][0]["resourceData"]["@odata.type"] = "#microsoft.graph.playPromptOperation"
+    call = replay(tf.reduce(LEGACY_UP, LEGACY_REQUEST), *events_of(RUNNING))
+    (step,) = step_through(call, *events_of(prompt))
+    assert step == tf.Step(call, Outcome.IGNORED, (), "the operation carries no transfer progress")
+
+
+def test_a_second_failure_that_disagrees_is_stale_not_a_duplicate() -> None:
+    failed = replay(tf.reduce(LEGACY_UP, LEGACY_REQUEST), *events_of(FAILED_OPERATION))
+    again = step_through(failed, *events_of(FAILED_OPERATION))
+    other = _operation("failed", {"code": "500", "subCode": "9999"})
+    differs = step_through(failed, *events_of(other))
+    assert [(s.outcome, s.call) for s in again + differs] == [
+        (Outcome.DUPLICATE, failed),
+        (Outcome.STALE, failed),
+    ]
 
 
 def test_a_failed_operation_echoing_a_context_without_a_request_is_not_guessed_at() -> None:

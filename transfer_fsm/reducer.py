@@ -176,14 +176,18 @@ def reduce(call: Call, event: Event) -> Call:
 def _advance_attempt(
     call: Call, fact: Fact | None, result: ResultInfo | None, request: TransferRequested | None
 ) -> Call:
-    """Apply a fact that speaks only of the transfer attempt (no state, no audio)."""
+    """Apply a fact that carries no state or audio of its own: the bot's, or an operation's."""
     call_id, state, audio, c_result, reason, phase, t_result, t_context, t_audio, t_request = call
     if state is _TERMINATED or fact is None:
         return call
     move = MOVES[phase][state].get(fact)
     if move is None:
         return call
-    _, status, final, attempt = move
+    new_state, status, final, attempt = move
+    if new_state is not None:  # a failed transfer operation: the call is back
+        state = new_state
+        if result is not None:
+            c_result = result
     if attempt is _OPEN:
         t_result = t_context = t_audio = None
         t_request = request

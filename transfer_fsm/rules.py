@@ -40,8 +40,10 @@ it exists; a request attaches only to an attempt that has none.
 
 The legacy beta transfer reports its progress on a ``commsOperation``
 instead of the call's state: its ``resultInfo.subCode`` words are facts of
-the transfer status only (see ``operation_fact``), and a ``failed``
-transfer operation fails the attempt.
+the transfer status only (see ``operation_fact``). A ``failed`` transfer
+operation fails the attempt and, like the documented failure, puts the call
+back to ``established`` (rank 3), so it ends in the view the documented
+failure does whatever the order.
 
 Beside the reducer, the same module declares what blocks a new transfer
 request (``STATE_BLOCKER``, ``STATUS_BLOCKER``) and what an attempt did to
@@ -134,6 +136,7 @@ FACT_STATE: dict[Fact, CallState] = {
     Fact.RINGING: CallState.RINGING,
     Fact.ESTABLISHED: CallState.ESTABLISHED,
     Fact.ESTABLISHED_FAILED: CallState.ESTABLISHED,
+    Fact.OPERATION_FAILED: CallState.ESTABLISHED,
     Fact.HOLD: CallState.HOLD,
     Fact.TRANSFERRING: CallState.TRANSFERRING,
     Fact.TRANSFER_ACCEPTED: CallState.TRANSFER_ACCEPTED,
@@ -156,6 +159,10 @@ OPERATION_PROGRESS: dict[str, Fact] = {
     "transferaccepted": Fact.OPERATION_ACCEPTED,
 }
 OPERATION_FAILED_STATUS = "failed"  # commsOperation.status, compared case-insensitively
+# The legacy transfer reports on a plain ``commsOperation``; prompts,
+# recordings and invitations report on their own types and are never the
+# transfer's. An operation without ``@odata.type`` is judged by its content.
+TRANSFER_OPERATION_TYPES = frozenset({None, "#microsoft.graph.commsOperation"})
 
 # Reading a call notification as a fact: its ``state`` names the plain fact
 # (no state: NO_STATE; a string the library does not know: UNKNOWN_STATE);
@@ -195,9 +202,12 @@ def operation_fact(event: OperationNotification, request: TransferRequested | No
     Its ``resultInfo.subCode`` word (``transferring`` / ``transferAccepted``)
     names the progress. ``status: failed`` is the transfer's failure when the
     operation is the transfer's: it carries a progress word, or it echoes the
-    ``clientContext`` of the bot's request. Any other operation (a prompt, an
+    ``clientContext`` of the bot's request (Graph asks for a unique context
+    per request). An operation of another type (a prompt, a recording, an
     invitation) is no transfer fact (``None``).
     """
+    if event.data.get("@odata.type") not in TRANSFER_OPERATION_TYPES:
+        return None
     progress = None if event.progress is None else OPERATION_PROGRESS.get(event.progress.lower())
     status = event.status
     if status is None or status.lower() != OPERATION_FAILED_STATUS:
@@ -229,7 +239,7 @@ NO_ATTEMPT: dict[Fact, Rule] = {
     Fact.TERMINATED_TRANSFERRED: Rule(7, _S.COMPLETED, Attempt.OPEN),
     Fact.OPERATION_TRANSFERRING: Rule(None, _S.TRANSFERRING, Attempt.OPEN),
     Fact.OPERATION_ACCEPTED: Rule(None, _S.ACCEPTED, Attempt.OPEN),
-    Fact.OPERATION_FAILED: Rule(None, _S.FAILED, Attempt.OPEN),
+    Fact.OPERATION_FAILED: Rule(3, _S.FAILED, Attempt.OPEN),
     Fact.REQUESTED: Rule(None, _S.REQUESTED, Attempt.OPEN),
 }
 
@@ -245,7 +255,7 @@ IN_FLIGHT: dict[Fact, Rule] = {
     Fact.TERMINATED_TRANSFERRED: Rule(5, _S.COMPLETED),
     Fact.OPERATION_TRANSFERRING: Rule(None, _S.TRANSFERRING),
     Fact.OPERATION_ACCEPTED: Rule(None, _S.ACCEPTED),
-    Fact.OPERATION_FAILED: Rule(None, _S.FAILED),
+    Fact.OPERATION_FAILED: Rule(3, _S.FAILED),
     Fact.REQUESTED: Rule(None, None, Attempt.ATTACH),
 }
 
@@ -327,9 +337,10 @@ def advances_to(rule: Rule, phase: TransferStatus | None) -> TransferStatus | No
 
 # Whether the bot may POST /transfer now: what blocks it, by the call-state
 # axis and by the current attempt's status (``None``: nothing). Graph says
-# "transfer an active call"; a call on hold is still active, so only the
-# states below block. Rules Graph enforces that a view cannot show (a call in
-# meeting mode, a tenant mismatch) come back as a TransferRejected.
+# "transfer an active call" and does not say whether a call on hold is one;
+# the library lets the bot try. What Graph refuses for reasons a view cannot
+# show (a call in meeting mode, a tenant mismatch) comes back as an error
+# answer to the POST: a TransferRejected.
 STATE_BLOCKER: dict[CallState | None, Blocker | None] = {
     None: Blocker.NOT_ESTABLISHED,
     CallState.INCOMING: Blocker.NOT_ESTABLISHED,
