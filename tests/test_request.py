@@ -173,6 +173,21 @@ INVALID: list[tuple[str, Any, str]] = [
     ),
     ("a bare string target", lambda: tf.blind_transfer(HEIDI), "User or a Phone"),  # type: ignore[arg-type]
     ("an empty region", lambda: tf.blind_transfer(User(HEIDI), region=""), "region"),
+    (
+        "129 emoji: 258 UTF-16 units",
+        lambda: tf.blind_transfer(User(HEIDI), client_context="\U0001f4de" * 129),
+        "got 258",
+    ),
+    (
+        "a lone surrogate in the context",
+        lambda: tf.blind_transfer(User(HEIDI), client_context="\ud800"),
+        "client_context",
+    ),
+    (
+        "a lone surrogate in a display name",
+        lambda: tf.blind_transfer(User(HEIDI, "\udfff")),
+        "target.display_name",
+    ),
 ]
 
 
@@ -191,6 +206,8 @@ def test_the_limits_themselves_are_accepted() -> None:
         },
         "clientContext": context,
     }
+    emoji = "\U0001f4de" * (tf.MAX_CLIENT_CONTEXT // 2)
+    assert tf.blind_transfer(User(HEIDI), client_context=emoji).event.client_context == emoji
     longest = Phone("+123456789012345")
     assert tf.blind_transfer(longest, endpoint_type=None).event == TransferRequested(
         None, None, longest.number
@@ -304,16 +321,23 @@ def test_the_consultation_call_ending_first_is_explained_once_the_transfer_compl
 
 # Laws ----------------------------------------------------------------------------
 
-TEXT = st.one_of(st.none(), st.text(max_size=12), st.sampled_from(["", " ", "x" * 257, "id-1"]))
-NUMBERS = st.one_of(st.from_regex(r"\+[1-9][0-9]{1,14}", fullmatch=True), st.text(max_size=18))
-TARGETS = st.one_of(st.builds(User, st.text(max_size=8), TEXT, TEXT), st.builds(Phone, NUMBERS))
+ANY_TEXT = st.characters(exclude_categories=())  # lone surrogates included
+TEXT = st.one_of(
+    st.none(), st.text(ANY_TEXT, max_size=12), st.sampled_from(["", " ", "x" * 257, "id-1"])
+)
+NUMBERS = st.one_of(
+    st.from_regex(r"\+[1-9][0-9]{1,14}", fullmatch=True), st.text(ANY_TEXT, max_size=18)
+)
+TARGETS = st.one_of(
+    st.builds(User, st.text(ANY_TEXT, max_size=8), TEXT, TEXT), st.builds(Phone, NUMBERS)
+)
 
 
 @given(
     target=TARGETS,
     replaces=TEXT,
-    context=st.one_of(TEXT, st.text(min_size=250, max_size=260)),
-    transferee=st.one_of(st.none(), st.builds(Transferee, st.text(max_size=4), TARGETS)),
+    context=st.one_of(TEXT, st.text(ANY_TEXT, min_size=120, max_size=260)),
+    transferee=st.one_of(st.none(), st.builds(Transferee, st.text(ANY_TEXT, max_size=4), TARGETS)),
     language=TEXT,
     annotate=st.booleans(),
 )
@@ -355,7 +379,7 @@ def test_the_builder_is_total_and_body_and_event_always_agree(
     assert request.event == TransferRequested(
         body["transferTarget"].get("replacesCallId"), body.get("clientContext"), who
     )
-    assert len(body.get("clientContext", "")) <= tf.MAX_CLIENT_CONTEXT
+    assert len(body.get("clientContext", "").encode("utf-16-le")) <= 2 * tf.MAX_CLIENT_CONTEXT
     assert all(value != "" for value in (replaces, context, language, who))
 
 

@@ -18,10 +18,12 @@ import re
 from typing import Any, NamedTuple
 
 from .rules import LEG_FATE, STATE_BLOCKER, STATUS_BLOCKER
-from .values import Blocker, Call, LegFate, TransferRequested
+from .values import Blocker, Call, LegFate, TransferRequested, strict_value
 
 MAX_CLIENT_CONTEXT = 256
-"""``clientContext`` is at most 256 characters (Graph's documented limit)."""
+"""``clientContext`` is at most 256 characters (Graph's documented limit), counted as
+UTF-16 code units, as the .NET service counts them: a character outside the Basic
+Multilingual Plane (an emoji, say) counts twice."""
 
 _E164 = re.compile(r"\+[1-9][0-9]{1,14}")
 _USER = "#microsoft.graph.identity"
@@ -30,6 +32,7 @@ _TARGET = "#microsoft.graph.invitationParticipantInfo"
 _PARTICIPANT = "#microsoft.graph.participantInfo"
 
 
+@strict_value
 class User(NamedTuple):
     """A Teams user (``identity.user``): ``id`` and, optionally, tenant and display name."""
 
@@ -38,12 +41,14 @@ class User(NamedTuple):
     tenant_id: str | None = None
 
 
+@strict_value
 class Phone(NamedTuple):
     """A phone number (``identity.phone``), in E.164 form such as ``+12345678901``."""
 
     number: str
 
 
+@strict_value
 class Transferee(NamedTuple):
     """The participant to transfer out of a group call (the body's ``transferee``)."""
 
@@ -82,8 +87,10 @@ def blind_transfer(
     ``client_context`` (at most 256 characters), ``endpoint_type``,
     ``language_id`` and ``region`` are copied into the body as given
     (``None`` leaves them out); ``annotate`` adds the ``@odata.type``
-    annotations some documented bodies carry. Raises ``ValueError`` for an
-    empty id, a number that is not E.164 or a context that is too long.
+    annotations some documented bodies carry (a phone identity is always
+    typed, as every documented PSTN body types it). Raises ``ValueError`` for
+    an empty id, a number that is not E.164, a context that is too long, or
+    text that cannot be sent as UTF-8 (a lone surrogate).
     """
     return _request(
         target, None, transferee, client_context, endpoint_type, language_id, region, annotate
@@ -145,10 +152,11 @@ def _request(
             _nonempty(value, name)
     if client_context is not None:
         _nonempty(client_context, "client_context")
-        if len(client_context) > MAX_CLIENT_CONTEXT:
+        units = len(client_context.encode("utf-16-le")) // 2
+        if units > MAX_CLIENT_CONTEXT:
             raise ValueError(
-                f"client_context: at most {MAX_CLIENT_CONTEXT} characters, "
-                f"got {len(client_context)}"
+                f"client_context: at most {MAX_CLIENT_CONTEXT} characters (UTF-16 units), "
+                f"got {units}"
             )
     invitation: dict[str, Any] = {"@odata.type": _TARGET} if annotate else {}
     optional = {
@@ -169,8 +177,13 @@ def _request(
 
 
 def _nonempty(value: object, name: str) -> str:
+    """A non-blank string that UTF-8 can carry."""
     if not isinstance(value, str) or not value.strip():
         raise ValueError(f"{name}: expected a non-empty string, got {value!r}")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError(f"{name}: expected text UTF-8 can carry, got {value!r}") from None
     return value
 
 
@@ -215,7 +228,8 @@ def transfer_blockers(call: Call) -> tuple[Blocker, ...]:
 
     Read from the call-state axis and the current attempt, by the tables
     ``rules.STATE_BLOCKER`` and ``rules.STATUS_BLOCKER``. A state the
-    library does not know never reaches the axis, so it blocks nothing.
+    library does not know never reaches the axis: the answer is read from
+    the last state it knows.
     """
     transfer = call.transfer
     found = (
@@ -235,10 +249,11 @@ def consultation_fate(primary: Call, leg: Call | str) -> LegFate:
 
     A consultative transfer names the bot's call with the target in
     ``replacesCallId``; Graph drops that call once the transfer completes,
-    and sends no notification on it that says why. So a bot that tracks both
-    calls asks here: ``REPLACED`` means the consultation call ended (or will
-    end) because the transfer completed. The answer depends only on the two
-    reconciled views, so it does not depend on delivery order. It needs the
+    and documents no notification on it that says why. So a bot that tracks
+    both calls asks here: ``REPLACED`` means the consultation call ended (or
+    will end) because the transfer completed. The answer is read from the
+    primary call's reconciled view (and ``leg``'s id only), so it does not
+    depend on delivery order. It needs the
     bot's :class:`~transfer_fsm.TransferRequested` (which carries
     ``replaces_call_id``): Graph's notifications do not name the replaced call.
     """

@@ -130,7 +130,8 @@ class Blocker(_WireEnum):
     REDIRECTING = "redirecting"
     """The call is being redirected."""
     TRANSFER_IN_PROGRESS = "transferInProgress"
-    """An attempt is open: requested, transferring or accepted."""
+    """An attempt is open (requested, transferring or accepted), or the call still says
+    ``transferring`` / ``transferAccepted``."""
     TRANSFERRED = "transferred"
     """The call has already been transferred."""
     ENDING = "ending"
