@@ -147,25 +147,27 @@ def _failure(kind: str, final: Call, failed: Body | None = None, label: str = ""
     ]
 
 
-def _completed(result: ResultInfo | None, reason: str | None) -> Call:
+def completed_view(result: ResultInfo | None, reason: str | None) -> Call:
+    """The documented view after a completed transfer."""
     transfer = Transfer(TransferStatus.COMPLETED, result, None, Audio.INACTIVE, REQUEST)
     return Call(CALL_ID, CallState.TERMINATED, Audio.INACTIVE, transfer, result, reason)
 
 
-def _failed(subcode: int, context: str | None = "<replacesContext>") -> Call:
+def failed_view(subcode: int, context: str | None = "<replacesContext>") -> Call:
+    """The documented view after a failed transfer (500/``subcode``), audio restored."""
     result = ResultInfo(500, subcode, "<message>")
     transfer = Transfer(TransferStatus.FAILED, result, context, Audio.ACTIVE, REQUEST)
     return Call(CALL_ID, CallState.ESTABLISHED, Audio.ACTIVE, transfer, result, None)
 
 
-COMPLETED_APP_TRANSFERRED = _completed(None, "AppTransferred")
-COMPLETED_7015 = _completed(ResultInfo(0, 7015, "GracefulTransferCompleted"), None)
+COMPLETED_APP_TRANSFERRED = completed_view(None, "AppTransferred")
+COMPLETED_7015 = completed_view(ResultInfo(0, 7015, "GracefulTransferCompleted"), None)
 
 FLOWS: list[Flow] = [
     *_success("direct", SEED["direct-terminated"], COMPLETED_APP_TRANSFERRED),
-    *_failure("direct", _failed(1000)),
+    *_failure("direct", failed_view(1000)),
     *_success("consultative", SEED["consultative-terminated"], COMPLETED_APP_TRANSFERRED),
-    *_failure("consultative", _failed(7000)),
+    *_failure("consultative", failed_view(7000)),
     *_success("direct", V1_SUCCESS, COMPLETED_7015, "v1.0 direct (0/7015)"),
 ]
 
@@ -199,7 +201,7 @@ def _legacy_call(state: str, audio: str) -> Body:
 
 def _legacy_failed_operation() -> Body:
     """The legacy transfer operation failing (inferred: D3 documents running and completed)."""
-    body = copy.deepcopy(DOCS["legacy-operation-accepted"])
+    body: Body = copy.deepcopy(DOCS["legacy-operation-accepted"])
     data = body["value"][0]["resourceData"]
     data.update(status="failed", resultInfo={"code": "500", "subCode": "7000", "message": "x"})
     return body
@@ -215,23 +217,23 @@ LEGACY_FAILED = Call(
 )
 
 VARIANT_FLOWS: list[Flow] = [
-    *_failure("direct", _failed(7000, None), DOCS["v1-failed-7000"], "v1.0 blind (500/7000)"),
+    *_failure("direct", failed_view(7000, None), DOCS["v1-failed-7000"], "v1.0 blind (500/7000)"),
     *_failure(
         "consultative",
-        _failed(7700),
+        failed_view(7700),
         DOCS["v1-failed-7700-with-context"],
         "v1.0 consultative (500/7700)",
     ),
     *_failure(
         "consultative",
-        _failed(7700, None),
+        failed_view(7700, None),
         DOCS["v1-failed-7700"],
         "v1.0 consultative PSTN (500/7700, no replacesContext)",
     ),
     *_success(
         "direct",
         _code_200_success(),
-        _completed(ResultInfo(200, 7015, "GracefulTransferCompleted"), None),
+        completed_view(ResultInfo(200, 7015, "GracefulTransferCompleted"), None),
         "success code 200 as a string",
     ),
     Flow(

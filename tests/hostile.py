@@ -132,3 +132,26 @@ def assert_blames_the_edit(error: NotificationError, where: str, value: object) 
         assert within(edit, blamed) or within(blamed, edit), (str(error), where)
     else:
         assert within(edit, blamed), (str(error), where)
+
+
+WIRE_KEYS = [
+    "changeType",
+    "resourceUrl",
+    "resource",
+    "resourceData",
+    "value",
+    "state",
+    "mediaState",
+    "audio",
+    "resultInfo",
+    "code",
+    "subCode",
+    "subcode",
+    "message",
+    "terminationReason",
+    "replacesContext",
+    "status",
+    "clientContext",
+    "@odata.type",
+]
+"""Every key the parser reads: fuzzers use them as values and as keys."""

@@ -16,6 +16,7 @@ import pytest
 from flows import CALL_ID, SEED, V1_SUCCESS, Body, replay
 from hostile import (
     URL,
+    WIRE_KEYS,
     Edit,
     Path,
     assert_blames_the_edit,
@@ -237,24 +238,6 @@ EDGE_NUMBERS: list[object] = [
     float("nan"),
     -0.0,
 ]
-KEYS = [
-    "changeType",
-    "resourceUrl",
-    "resource",
-    "resourceData",
-    "value",
-    "state",
-    "mediaState",
-    "audio",
-    "resultInfo",
-    "code",
-    "subCode",
-    "subcode",
-    "message",
-    "terminationReason",
-    "replacesContext",
-    "@odata.type",
-]
 SCALARS = (
     st.none()
     | st.booleans()
@@ -268,7 +251,7 @@ ANY_JSON = st.recursive(
     SCALARS,
     lambda inner: (
         st.lists(inner, max_size=4)
-        | st.dictionaries(TEXT | st.sampled_from(KEYS), inner, max_size=4)
+        | st.dictionaries(TEXT | st.sampled_from(WIRE_KEYS), inner, max_size=4)
     ),
     max_leaves=16,
 )
@@ -282,7 +265,7 @@ def one_field_edits(draw: st.DrawFn) -> tuple[Body, str, object]:
     how = draw(st.sampled_from(["replace", "remove", "add"]))
     if how == "add":
         objects = [()] + [p for p in PATHS[name] if isinstance(at(body, p), dict)]
-        path: Path = (*draw(st.sampled_from(objects)), draw(TEXT | st.sampled_from(KEYS)))
+        path: Path = (*draw(st.sampled_from(objects)), draw(TEXT | st.sampled_from(WIRE_KEYS)))
     else:
         path = draw(st.sampled_from(PATHS[name]))
     value = Edit.REMOVE if how == "remove" else draw(ANY_JSON)

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 from flows import CALL_ID, SEED
+from hostile import WIRE_KEYS
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -234,25 +235,6 @@ JSON = st.recursive(
     ),
     max_leaves=20,
 )
-KEYS = [
-    "changeType",
-    "resourceUrl",
-    "resource",
-    "resourceData",
-    "value",
-    "state",
-    "mediaState",
-    "audio",
-    "resultInfo",
-    "code",
-    "subCode",
-    "subcode",
-    "message",
-    "terminationReason",
-    "replacesContext",
-    "status",
-    "clientContext",
-]
 
 
 @st.composite
@@ -263,7 +245,7 @@ def mutated_payloads(draw: st.DrawFn) -> object:
     while isinstance(node, (dict, list)) and node and draw(st.booleans()):
         key = draw(st.sampled_from(list(node) if isinstance(node, dict) else range(len(node))))
         if not isinstance(node[key], (dict, list)) or draw(st.booleans()):
-            node[key] = draw(JSON | st.sampled_from(KEYS))
+            node[key] = draw(JSON | st.sampled_from(WIRE_KEYS))
             break
         node = node[key]
     return body

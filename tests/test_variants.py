@@ -24,7 +24,9 @@ from flows import (
     SEED,
     VARIANT_FLOWS,
     Body,
+    completed_view,
     events_of,
+    failed_view,
     replay,
     step_through,
 )
@@ -44,22 +46,11 @@ from transfer_fsm import (
 S = TransferStatus
 
 
-def _completed(result: ResultInfo | None, reason: str | None) -> Call:
-    transfer = Transfer(S.COMPLETED, result, None, Audio.INACTIVE, REQUEST)
-    return Call(CALL_ID, CallState.TERMINATED, Audio.INACTIVE, transfer, result, reason)
-
-
-def _failed(subcode: int, context: str | None) -> Call:
-    result = ResultInfo(500, subcode, "<message>")
-    transfer = Transfer(S.FAILED, result, context, Audio.ACTIVE, REQUEST)
-    return Call(CALL_ID, CallState.ESTABLISHED, Audio.ACTIVE, transfer, result, None)
-
-
-GRACEFUL = _completed(ResultInfo(0, 7015, "GracefulTransferCompleted"), None)
-APP_TRANSFERRED = _completed(None, "AppTransferred")
-BLIND_FAILED = _failed(7000, None)
-CONSULTATIVE_FAILED = _failed(7700, "<replacesContext>")
-CONSULTATIVE_PSTN_FAILED = _failed(7700, None)
+GRACEFUL = completed_view(ResultInfo(0, 7015, "GracefulTransferCompleted"), None)
+APP_TRANSFERRED = completed_view(None, "AppTransferred")
+BLIND_FAILED = failed_view(7000, None)
+CONSULTATIVE_FAILED = failed_view(7700, "<replacesContext>")
+CONSULTATIVE_PSTN_FAILED = failed_view(7700, None)
 
 # (variant, the notification that ends it, the view it must end in)
 VARIANTS: list[tuple[str, str, Call]] = [
