@@ -11,9 +11,8 @@ repeats ``established`` with ``mediaState.audio: active``; a hang-up is
 ``resultInfo`` whose code and subcode are strings ("200", "5001"). Calls are
 also seen going from ``establishing`` straight to ``terminated``.
 
-Ranks outside an attempt, as ``rules.NO_ATTEMPT`` declares them: incoming 1 <
-establishing = ringing 2 < established = hold = redirecting 3 < terminating 6
-< terminated 7 (absorbing). Equal ranks have no order: the later delivery wins.
+The order is ``rules.NO_ATTEMPT``'s (``docs/model.md`` prints it, generated);
+``terminated`` is absorbing, and equal ranks have no order: the later delivery wins.
 """
 
 from __future__ import annotations

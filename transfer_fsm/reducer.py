@@ -13,14 +13,13 @@ from .events import CallNotification, Event, OperationNotification, ResourceNoti
 from .rules import (
     ATTEMPT_FACTS,
     FACT_STATE,
-    FINAL_RANK,
+    FINAL_STATUSES,
     MEDIA,
     MEDIA_CHAIN,
     PLAIN_FACT,
     REFINABLE,
     RULES,
     STATE_RANK,
-    STATUS_RANK,
     TERMINATED_AUDIO,
     Attempt,
     Fact,
@@ -99,7 +98,7 @@ def compile_moves() -> dict[Phase, dict[CallState | None, dict[Fact, Move]]]:
                     moves[fact] = Move(
                         FACT_STATE[fact] if moves_state else None,
                         status,
-                        status is not None and STATUS_RANK[status] == FINAL_RANK,
+                        status in FINAL_STATUSES,
                         rule.attempt,
                     )
     return compiled

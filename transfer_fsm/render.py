@@ -11,6 +11,7 @@ from .rules import (
     MEDIA,
     RULES,
     STATE_BLOCKER,
+    STATE_RANK,
     STATUS_BLOCKER,
     Attempt,
     Fact,
@@ -71,6 +72,15 @@ def media_table() -> str:
     return "\n".join(lines)
 
 
+def lifecycle_order() -> str:
+    """The call-state axis outside an attempt, lowest rank first; ties share a rank."""
+    by_rank: dict[int, list[str]] = {}
+    for state, rank in STATE_RANK[None].items():
+        if state is not None:
+            by_rank.setdefault(rank, []).append(f"`{state.value}`")
+    return " < ".join(f"{' = '.join(names)} ({rank})" for rank, names in sorted(by_rank.items()))
+
+
 def _blocker(blocker: Blocker | None) -> str:
     return "may transfer" if blocker is None else f"`{blocker.value}`"
 
@@ -114,6 +124,8 @@ def generated_markdown() -> str:
             "it is at least the rank of the current state), and the transfer status it proves. "
             "`—`: the fact moves neither axis in that phase (stale when it names a state).",
             rules_table(),
+            "### The call's lifecycle outside an attempt (derived from `rules.NO_ATTEMPT`)",
+            lifecycle_order() + "; `terminated` is absorbing.",
             "### Media axis (`rules.MEDIA`)",
             media_table(),
             "### Transfer status (derived from `rules.RULES`)",

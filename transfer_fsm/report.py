@@ -9,10 +9,9 @@ from .reducer import reduce
 from .rules import (
     AUDIO_MILESTONE,
     FACT_STATE,
-    FINAL_RANK,
+    FINAL_STATUSES,
     RULES,
     STATUS_MILESTONE,
-    STATUS_RANK,
     TERMINATED_MILESTONE,
     Fact,
     fact_of,
@@ -38,7 +37,6 @@ ALREADY_IN_VIEW = "everything it says is already in the view"
 OVERTAKEN = "the view has already moved past it"
 NOTHING_KNOWN = "it carries no state or audio the library knows (kept on the event)"
 ATTEMPT_OPEN = "a transfer attempt is already open"
-STATUS_FINAL = frozenset(status for status, rank in STATUS_RANK.items() if rank == FINAL_RANK)
 NOT_WAITING = "no requested attempt is waiting for an answer"
 
 
@@ -104,7 +102,7 @@ def _unchanged(call: Call, event: Event) -> tuple[Outcome, str]:
         if (
             transfer is not None
             and transfer.status is proves
-            and (proves not in STATUS_FINAL or event.result == transfer.result)
+            and (proves not in FINAL_STATUSES or event.result == transfer.result)
         ):
             return Outcome.DUPLICATE, ALREADY_IN_VIEW
         return Outcome.STALE, OVERTAKEN

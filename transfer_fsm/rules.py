@@ -309,6 +309,7 @@ STATUS_RANK: dict[TransferStatus, int] = {
     _S.FAILED: 3,
 }
 FINAL_RANK = 3
+FINAL_STATUSES = frozenset(status for status, rank in STATUS_RANK.items() if rank == FINAL_RANK)
 
 # What a bot is told when a step moves an axis onto these values.
 STATUS_MILESTONE: dict[TransferStatus, Milestone] = {
