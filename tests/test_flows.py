@@ -42,7 +42,7 @@ def test_direct_transfer_that_succeeds() -> None:
         ESTABLISHED._replace(transfer=_attempt(TransferStatus.REQUESTED)),
         Outcome.APPLIED,
         (),
-        "applied",
+        "opened an attempt (the bot's request)",
     )
     kind = "direct"
     steps = _steps(
@@ -158,11 +158,18 @@ def test_late_and_repeated_notifications_are_reported_not_applied() -> None:
         SEED[f"{kind}-terminated"],
     )
     assert [(s.outcome, s.reason) for s in done] == [
-        (Outcome.APPLIED, "applied"),
-        (Outcome.APPLIED, "applied"),
+        (Outcome.APPLIED, "the transfer is in progress; call state established → transferring"),
+        (
+            Outcome.APPLIED,
+            "the target accepted the transfer; call state transferring → transferAccepted",
+        ),
         (Outcome.DUPLICATE, "everything it says is already in the view"),
         (Outcome.STALE, "the view has already moved past it"),
-        (Outcome.APPLIED, "applied"),
+        (
+            Outcome.APPLIED,
+            "completed the attempt; call state transferAccepted → terminated; "
+            "audio active → inactive",
+        ),
         (Outcome.STALE, "the call has already terminated"),
         (Outcome.DUPLICATE, "everything it says is already in the view"),
     ]

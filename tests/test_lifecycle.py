@@ -33,7 +33,7 @@ import transfer_fsm as tf
 from transfer_fsm import Audio, Call, CallState, ChangeType, Milestone, Outcome, ResultInfo
 
 S = CallState
-APPLIED = "applied"
+HUNG_UP = "call state terminating → terminated; audio active → inactive; resultInfo 200/5001"
 ALREADY_IN_VIEW = "everything it says is already in the view"
 OVERTAKEN = "the view has already moved past it"
 AFTER_TERMINATION = "the call has already terminated"
@@ -179,14 +179,31 @@ def finals_with_a_duplicate(start: Call, events: Sequence[tf.Event]) -> tuple[in
 def test_an_incoming_call_answered_held_resumed_then_hung_up() -> None:
     steps = step_through(FRESH, *events_of(*LIFECYCLE))
     assert steps == [
-        tf.Step(Call(CALL_ID, S.INCOMING), Outcome.APPLIED, (), APPLIED),
-        tf.Step(Call(CALL_ID, S.ESTABLISHING), Outcome.APPLIED, (), APPLIED),
-        tf.Step(Call(CALL_ID, S.ESTABLISHED), Outcome.APPLIED, (), APPLIED),
-        tf.Step(UP, Outcome.APPLIED, (Milestone.AUDIO_ACTIVE,), APPLIED),
-        tf.Step(Call(CALL_ID, S.HOLD, Audio.ACTIVE), Outcome.APPLIED, (), APPLIED),
-        tf.Step(UP, Outcome.APPLIED, (), APPLIED),
-        tf.Step(Call(CALL_ID, S.TERMINATING, Audio.ACTIVE), Outcome.APPLIED, (), APPLIED),
-        tf.Step(ENDED, Outcome.APPLIED, (Milestone.CALL_TERMINATED,), APPLIED),
+        tf.Step(Call(CALL_ID, S.INCOMING), Outcome.APPLIED, (), "call state none → incoming"),
+        tf.Step(
+            Call(CALL_ID, S.ESTABLISHING), Outcome.APPLIED, (), "call state incoming → establishing"
+        ),
+        tf.Step(
+            Call(CALL_ID, S.ESTABLISHED),
+            Outcome.APPLIED,
+            (),
+            "call state establishing → established",
+        ),
+        tf.Step(UP, Outcome.APPLIED, (Milestone.AUDIO_ACTIVE,), "audio none → active"),
+        tf.Step(
+            Call(CALL_ID, S.HOLD, Audio.ACTIVE),
+            Outcome.APPLIED,
+            (),
+            "call state established → hold",
+        ),
+        tf.Step(UP, Outcome.APPLIED, (), "call state hold → established"),
+        tf.Step(
+            Call(CALL_ID, S.TERMINATING, Audio.ACTIVE),
+            Outcome.APPLIED,
+            (),
+            "call state established → terminating",
+        ),
+        tf.Step(ENDED, Outcome.APPLIED, (Milestone.CALL_TERMINATED,), HUNG_UP),
     ]
     assert steps[-1].call == Call(
         call_id=CALL_ID,
@@ -350,7 +367,7 @@ def test_an_unknown_state_with_known_audio_moves_only_the_media() -> None:
         Call(CALL_ID, S.ESTABLISHED, Audio.INACTIVE),
         Outcome.APPLIED,
         (Milestone.AUDIO_INACTIVE,),
-        APPLIED,
+        "audio active → inactive",
     )
 
 
@@ -367,7 +384,7 @@ def test_deleted_means_terminated_whatever_unknown_state_it_carries() -> None:
         Call(CALL_ID, S.TERMINATED, Audio.INACTIVE, None, ResultInfo(200, 5001)),
         Outcome.APPLIED,
         (Milestone.CALL_TERMINATED,),
-        APPLIED,
+        "call state established → terminated; audio active → inactive; resultInfo 200/5001",
     )
 
 
@@ -477,7 +494,12 @@ def test_hold_unhold_and_redirecting_race_and_the_later_delivered_wins(
     which was produced last: the library takes the later delivered (last writer
     wins), and a late duplicate can revert the view."""
     steps = step_through(UP, *events_of(first, second))
-    assert steps[-1] == tf.Step(Call(CALL_ID, state, Audio.ACTIVE), Outcome.APPLIED, (), APPLIED)
+    assert steps[-1] == tf.Step(
+        Call(CALL_ID, state, Audio.ACTIVE),
+        Outcome.APPLIED,
+        (),
+        f"call state {steps[0].call.state} → {state}",
+    )
     assert replay(UP, *events_of(first, second, first)) == replay(UP, *events_of(second, first))
 
 
@@ -485,7 +507,7 @@ def test_a_late_duplicate_of_the_hold_puts_a_resumed_call_back_on_hold() -> None
     resumed = replay(UP, *events_of(HOLD, UNHOLD))
     assert resumed == UP
     assert tf.step(resumed, event(HOLD)) == tf.Step(
-        Call(CALL_ID, S.HOLD, Audio.ACTIVE), Outcome.APPLIED, (), APPLIED
+        Call(CALL_ID, S.HOLD, Audio.ACTIVE), Outcome.APPLIED, (), "call state established → hold"
     )
 
 
@@ -498,9 +520,9 @@ def test_media_outside_a_transfer_follows_the_latest_notification() -> None:
     steps = step_through(UP, *events_of(AUDIO_INACTIVE, AUDIO_INACTIVE, AUDIO_ACTIVE))
     paused = Call(CALL_ID, S.ESTABLISHED, Audio.INACTIVE)
     assert steps == [
-        tf.Step(paused, Outcome.APPLIED, (Milestone.AUDIO_INACTIVE,), APPLIED),
+        tf.Step(paused, Outcome.APPLIED, (Milestone.AUDIO_INACTIVE,), "audio active → inactive"),
         tf.Step(paused, Outcome.DUPLICATE, (), ALREADY_IN_VIEW),
-        tf.Step(UP, Outcome.APPLIED, (Milestone.AUDIO_ACTIVE,), APPLIED),
+        tf.Step(UP, Outcome.APPLIED, (Milestone.AUDIO_ACTIVE,), "audio inactive → active"),
     ]
 
 
@@ -527,7 +549,7 @@ def test_a_media_only_notification_sets_the_audio_and_leaves_the_state(call: Cal
             call._replace(audio=audio),
             Outcome.APPLIED if moved else Outcome.DUPLICATE,
             (milestone,) if moved else (),
-            APPLIED if moved else ALREADY_IN_VIEW,
+            f"audio {call.audio or 'none'} → {audio}" if moved else ALREADY_IN_VIEW,
         )
 
 
@@ -562,15 +584,20 @@ def test_a_late_established_with_audio_after_terminating_still_moves_the_media()
         Call(CALL_ID, S.TERMINATING, Audio.ACTIVE),
         Outcome.APPLIED,
         (Milestone.AUDIO_ACTIVE,),
-        APPLIED,
+        "audio inactive → active",
     )
 
 
 def test_terminating_then_terminated_keeps_the_end_reason() -> None:
     steps = step_through(UP, *events_of(TERMINATING, TERMINATED))
     assert steps == [
-        tf.Step(Call(CALL_ID, S.TERMINATING, Audio.ACTIVE), Outcome.APPLIED, (), APPLIED),
-        tf.Step(ENDED, Outcome.APPLIED, (Milestone.CALL_TERMINATED,), APPLIED),
+        tf.Step(
+            Call(CALL_ID, S.TERMINATING, Audio.ACTIVE),
+            Outcome.APPLIED,
+            (),
+            "call state established → terminating",
+        ),
+        tf.Step(ENDED, Outcome.APPLIED, (Milestone.CALL_TERMINATED,), HUNG_UP),
     ]
     assert steps[-1].call.result == ResultInfo(200, 5001, "The conversation has ended.")
 
@@ -578,7 +605,12 @@ def test_terminating_then_terminated_keeps_the_end_reason() -> None:
 def test_terminated_before_terminating_is_the_same_end() -> None:
     steps = step_through(UP, *events_of(TERMINATED, TERMINATING))
     assert steps == [
-        tf.Step(ENDED, Outcome.APPLIED, (Milestone.CALL_TERMINATED,), APPLIED),
+        tf.Step(
+            ENDED,
+            Outcome.APPLIED,
+            (Milestone.CALL_TERMINATED,),
+            "call state established → terminated; audio active → inactive; resultInfo 200/5001",
+        ),
         tf.Step(ENDED, Outcome.STALE, (), AFTER_TERMINATION),
     ]
 

@@ -114,15 +114,40 @@ def test_the_built_body_equals_the_documented_body_field_for_field(name: str) ->
     assert json.loads(request.json()) == documented
 
 
+def target_of(identity: dict[str, Any]) -> User | Phone:
+    """The whole target an ``identity`` object names, as the event keeps it."""
+    if "user" in identity:
+        user = identity["user"]
+        return User(user["id"], user.get("displayName"), user.get("tenantId"))
+    return Phone(identity["phone"]["id"])
+
+
 @pytest.mark.parametrize("name", DOCUMENTED)
 def test_the_event_says_what_the_body_says(name: str) -> None:
     request, _ = DOCUMENTED[name]
     target = request.body["transferTarget"]
-    identity = target["identity"]
-    who = identity["user"]["id"] if "user" in identity else identity["phone"]["id"]
     assert request.event == TransferRequested(
-        target.get("replacesCallId"), request.body.get("clientContext"), who
+        target.get("replacesCallId"),
+        request.body.get("clientContext"),
+        target_of(target["identity"]),
     )
+
+
+def test_the_event_keeps_the_whole_target_and_the_callers_time() -> None:
+    heidi = User(HEIDI, "Heidi Steen", "72f988bf-86f1-41af-91ab-2d7cd011db47")
+    request = tf.consultative_transfer(heidi, LEG, client_context="ctx-1", at=1_700_000_000.5)
+    assert request.event == TransferRequested(LEG, "ctx-1", heidi, 1_700_000_000.5)
+    retry = tf.consultative_transfer(
+        request.event.target, request.event.replaces_call_id, client_context="ctx-2"
+    )
+    assert retry.body["transferTarget"] == request.body["transferTarget"]
+    assert tf.blind_transfer(Phone("+12345678901")).event.target == Phone("+12345678901")
+
+
+@pytest.mark.parametrize("at", [float("nan"), float("inf"), True, "12", -float("inf")])
+def test_a_time_that_is_no_finite_number_is_refused(at: Any) -> None:
+    with pytest.raises(ValueError, match="at: a finite number"):
+        tf.blind_transfer(User(HEIDI), at=at)
 
 
 def test_the_event_opens_the_attempt_the_notifications_then_advance() -> None:
@@ -132,7 +157,7 @@ def test_the_event_opens_the_attempt_the_notifications_then_advance() -> None:
         CALL_ID,
         CallState.ESTABLISHED,
         Audio.ACTIVE,
-        Transfer(TransferStatus.REQUESTED, request=TransferRequested(LEG, "ctx-1", HEIDI)),
+        Transfer(TransferStatus.REQUESTED, request=TransferRequested(LEG, "ctx-1", User(HEIDI))),
     )
 
 
@@ -210,7 +235,7 @@ def test_the_limits_themselves_are_accepted() -> None:
     assert tf.blind_transfer(User(HEIDI), client_context=emoji).event.client_context == emoji
     longest = Phone("+123456789012345")
     assert tf.blind_transfer(longest, endpoint_type=None).event == TransferRequested(
-        None, None, longest.number
+        None, None, longest
     )
 
 
@@ -377,8 +402,9 @@ def test_the_builder_is_total_and_body_and_event_always_agree(
     identity = body["transferTarget"]["identity"]
     who = identity["user"]["id"] if "user" in identity else identity["phone"]["id"]
     assert request.event == TransferRequested(
-        body["transferTarget"].get("replacesCallId"), body.get("clientContext"), who
+        body["transferTarget"].get("replacesCallId"), body.get("clientContext"), target
     )
+    assert target_of(identity) == target
     assert len(body.get("clientContext", "").encode("utf-16-le")) <= 2 * tf.MAX_CLIENT_CONTEXT
     assert all(value != "" for value in (replaces, context, language, who))
 

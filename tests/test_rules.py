@@ -76,22 +76,52 @@ def test_a_rejected_request_fails_the_attempt_and_a_new_request_opens_another() 
     rejected = ResultInfo(403, 8523, "Cannot do transfer for meeting mode")
     failed = replay(UP, REQUEST, TransferRejected(rejected))
     assert failed == UP._replace(
-        transfer=Transfer(TransferStatus.FAILED, rejected, request=REQUEST)
+        transfer=Transfer(TransferStatus.FAILED, rejected, request=REQUEST), result=rejected
     )
     again = TransferRequested(client_context="second")
     assert tf.reduce(failed, again) == UP._replace(
-        transfer=Transfer(TransferStatus.REQUESTED, request=again)
+        transfer=Transfer(TransferStatus.REQUESTED, request=again), earlier_failures=(rejected,)
     )
     assert replay(failed, again, note(S.TRANSFERRING)) == UP._replace(
-        state=S.TRANSFERRING, transfer=Transfer(TransferStatus.TRANSFERRING, request=again)
+        state=S.TRANSFERRING,
+        transfer=Transfer(TransferStatus.TRANSFERRING, request=again),
+        earlier_failures=(rejected,),
     )
 
 
-def test_a_rejection_after_progress_is_ignored() -> None:
-    call = replay(UP, REQUEST, note(S.TRANSFERRING))
-    assert tf.step(call, TransferRejected()) == tf.Step(
-        call, Outcome.IGNORED, (), "no requested attempt is waiting for an answer"
+@pytest.mark.parametrize(
+    "heard",
+    [
+        (),
+        (note(S.TRANSFERRING),),
+        (note(S.TRANSFERRING), note(S.TRANSFER_ACCEPTED, Audio.INACTIVE)),
+    ],
+    ids=["requested", "transferring", "accepted"],
+)
+def test_a_rejection_fails_the_attempt_whatever_it_has_seen(heard: tuple[tf.Event, ...]) -> None:
+    """A refused POST is Graph's word that the attempt never started: what arrived in
+    between belonged to an earlier attempt, and the call is back to established."""
+    call = replay(UP, REQUEST, *heard)
+    refused = ResultInfo(403, 8523)
+    done = tf.step(call, TransferRejected(refused))
+    assert done.call == Call(
+        CALL_ID,
+        S.ESTABLISHED,
+        call.audio,
+        Transfer(TransferStatus.FAILED, refused, None, call.transfer.audio, REQUEST),
+        refused,
     )
+    assert done.milestones == (Milestone.TRANSFER_FAILED,)
+    assert done.reason.startswith("failed the attempt (Graph refused the request): 403/8523")
+    assert tf.can_transfer(done.call)
+
+
+def test_a_rejection_with_no_attempt_in_flight_changes_nothing() -> None:
+    failed = replay(UP, REQUEST, note(S.ESTABLISHED, result=FAILURE))
+    for call in (UP, failed):
+        assert tf.step(call, TransferRejected()) == tf.Step(
+            call, Outcome.IGNORED, (), "no attempt is in flight"
+        )
 
 
 def test_progress_of_the_failed_attempt_cannot_reopen_it() -> None:
@@ -200,7 +230,7 @@ def test_a_late_notification_of_an_earlier_attempt_counts_for_the_new_one() -> N
     assert call == UP._replace(
         state=S.TRANSFER_ACCEPTED,
         transfer=Transfer(TransferStatus.ACCEPTED, request=second),
-        result=FAILURE,
+        earlier_failures=(FAILURE,),
     )
 
 
@@ -224,8 +254,9 @@ def test_a_transfer_that_ends_the_call_after_a_failed_attempt_is_a_new_completed
         S.TERMINATED,
         Audio.INACTIVE,
         Transfer(TransferStatus.COMPLETED, None, None, Audio.INACTIVE),
-        FAILURE,
+        None,
         "AppTransferred",
+        (FAILURE,),
     )
 
 

@@ -14,8 +14,10 @@ from transfer_fsm import Audio, Call, CallState, ResultInfo, Transfer, TransferS
 FAILED = FLOWS[2].final
 
 
-def test_a_call_is_its_six_fields() -> None:
-    assert Call._fields == ("call_id", "state", "audio", "transfer", "result", "termination_reason")
+def test_a_call_is_its_seven_fields() -> None:
+    assert Call._fields == (
+        "call_id", "state", "audio", "transfer", "result", "termination_reason", "earlier_failures"
+    )  # fmt: skip
     assert FAILED._asdict() == {
         "call_id": FAILED.call_id,
         "state": CallState.ESTABLISHED,
@@ -23,6 +25,7 @@ def test_a_call_is_its_six_fields() -> None:
         "transfer": FAILED.transfer,
         "result": ResultInfo(500, 1000, "<message>"),
         "termination_reason": None,
+        "earlier_failures": (),
     }
     assert Call(**FAILED._asdict()) == FAILED
 
@@ -50,7 +53,9 @@ def test_values_cannot_be_changed() -> None:
 
 
 def test_values_survive_copy_and_pickle() -> None:
-    for value in (FAILED, FAILED.transfer, Call("x"), tf.TransferRequested(client_context="c")):
+    retried = Call("x", CallState.ESTABLISHED, earlier_failures=(ResultInfo(500, 7000),))
+    request = tf.TransferRequested("leg", "c", tf.User("u", "U", "t"), 12.5)
+    for value in (FAILED, FAILED.transfer, Call("x"), retried, request, tf.TransferAbandoned()):
         assert copy.deepcopy(value) == value
         assert pickle.loads(pickle.dumps(value)) == value
 
@@ -58,7 +63,7 @@ def test_values_survive_copy_and_pickle() -> None:
 def test_repr_names_every_field() -> None:
     assert repr(Call("x", CallState.TRANSFERRING)) == (
         "Call(call_id='x', state=CallState.TRANSFERRING, audio=None, transfer=None, "
-        "result=None, termination_reason=None)"
+        "result=None, termination_reason=None, earlier_failures=())"
     )
     assert str(CallState.TRANSFER_ACCEPTED) == "transferAccepted"
 

@@ -11,20 +11,19 @@ from .events import (
     OperationNotification,
     ResourceNotification,
 )
-from .parse import NotificationError, parse_notifications
+from .parse import NotificationError, call_gone, parse_call_resource, parse_notifications
 from .reducer import WrongCallError, reduce
 from .report import Step, step
 from .request import (
     MAX_CLIENT_CONTEXT,
-    Phone,
     Transferee,
     TransferRequest,
-    User,
     blind_transfer,
     can_transfer,
     consultation_fate,
     consultative_transfer,
     transfer_blockers,
+    transfer_overdue,
 )
 from .values import (
     Audio,
@@ -35,11 +34,14 @@ from .values import (
     LegFate,
     Milestone,
     Outcome,
+    Phone,
     ResultInfo,
     Transfer,
+    TransferAbandoned,
     TransferRejected,
     TransferRequested,
     TransferStatus,
+    User,
 )
 
 __version__ = "0.1.0"
@@ -64,6 +66,7 @@ __all__ = [
     "ResultInfo",
     "Step",
     "Transfer",
+    "TransferAbandoned",
     "TransferRejected",
     "TransferRequest",
     "TransferRequested",
@@ -72,11 +75,14 @@ __all__ = [
     "User",
     "WrongCallError",
     "blind_transfer",
+    "call_gone",
     "can_transfer",
     "consultation_fate",
     "consultative_transfer",
+    "parse_call_resource",
     "parse_notifications",
     "reduce",
     "step",
     "transfer_blockers",
+    "transfer_overdue",
 ]

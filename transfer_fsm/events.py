@@ -1,8 +1,10 @@
 """Events parsed from Graph ``commsNotification`` objects.
 
-Each event keeps what it was parsed from in ``data`` (the ``resourceData``
-exactly as received, never copied or modified), so fields the library does
-not know are kept, not dropped. Values it does not know in known fields (a
+Each event keeps what it was parsed from: ``data`` is the ``resourceData``
+exactly as received and ``notification`` the whole ``commsNotification``
+object it came in (``@odata.etag``, ``resource`` beside ``resourceUrl``, any
+other field), neither copied nor modified, so fields the library does not
+know are kept, not dropped. Values it does not know in known fields (a
 future ``state`` string, say) are kept as plain strings.
 """
 
@@ -10,22 +12,46 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from types import MappingProxyType
-from typing import NamedTuple, TypeAlias
+from typing import NamedTuple, TypeAlias, TypeVar
 
 from .values import (
     Audio,
     CallState,
     ChangeType,
     ResultInfo,
+    TransferAbandoned,
     TransferRejected,
     TransferRequested,
-    strict_value,
 )
+
+_N = TypeVar("_N", bound=tuple)  # type: ignore[type-arg]
 
 EMPTY: Mapping[str, object] = MappingProxyType({})
 
 
-@strict_value
+def _envelope_aside(cls: type[_N]) -> type[_N]:
+    """Leave the last field (``notification``, the envelope) out of ``==`` and ``hash``.
+
+    The same notification delivered in two envelopes (another ``@odata.etag``,
+    another batch) is the same event; the envelope is kept for the bot, not compared.
+    """
+
+    def __eq__(self: tuple[object, ...], other: object) -> bool:  # noqa: N807
+        return type(other) is type(self) and self[:-1] == other[:-1]
+
+    def __ne__(self: tuple[object, ...], other: object) -> bool:  # noqa: N807
+        return not __eq__(self, other)
+
+    def __hash__(self: tuple[object, ...]) -> int:  # noqa: N807
+        return hash(self[:-1])
+
+    setattr(cls, "__eq__", __eq__)  # noqa: B010
+    setattr(cls, "__ne__", __ne__)  # noqa: B010
+    setattr(cls, "__hash__", __hash__)  # noqa: B010
+    return cls
+
+
+@_envelope_aside
 class CallNotification(NamedTuple):
     """A notification about the call resource itself (``/communications/calls/{id}``).
 
@@ -41,9 +67,10 @@ class CallNotification(NamedTuple):
     termination_reason: str | None = None
     replaces_context: str | None = None
     data: Mapping[str, object] = EMPTY
+    notification: Mapping[str, object] = EMPTY
 
 
-@strict_value
+@_envelope_aside
 class OperationNotification(NamedTuple):
     """A notification about ``/calls/{id}/operations/{opId}`` (a ``commsOperation``).
 
@@ -59,9 +86,10 @@ class OperationNotification(NamedTuple):
     progress: str | None = None
     client_context: str | None = None
     data: Mapping[str, object] = EMPTY
+    notification: Mapping[str, object] = EMPTY
 
 
-@strict_value
+@_envelope_aside
 class ResourceNotification(NamedTuple):
     """A notification about another sub-resource of a call (``participants``, ...).
 
@@ -72,10 +100,11 @@ class ResourceNotification(NamedTuple):
     path: str
     change_type: ChangeType = ChangeType.UPDATED
     data: object = None
+    notification: Mapping[str, object] = EMPTY
 
 
 Notification: TypeAlias = CallNotification | OperationNotification | ResourceNotification
 """Anything :func:`transfer_fsm.parse_notifications` returns."""
 
-Event: TypeAlias = Notification | TransferRequested | TransferRejected
+Event: TypeAlias = Notification | TransferRequested | TransferRejected | TransferAbandoned
 """Anything :func:`transfer_fsm.reduce` accepts."""

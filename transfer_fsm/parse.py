@@ -156,6 +156,50 @@ def parse_notifications(
     return events
 
 
+def parse_call_resource(
+    body: bytes | bytearray | memoryview | str | Mapping[str, Any],
+) -> CallNotification:
+    """Read Graph's answer to ``GET /communications/calls/{id}`` as an event for :func:`reduce`.
+
+    ``body`` is the ``call`` resource (bytes, text or a decoded mapping) with
+    its ``id``; ``state``, ``mediaState.audio``, ``resultInfo``,
+    ``terminationReason`` and ``replacesContext`` are read as a notification's
+    are, and the whole resource is kept in ``data``. The answer is reduced by
+    the same rules as a notification: it carries no version either, so a
+    notification racing it may be older or newer, and each axis takes from it
+    only what moves it forward (a ``resultInfo`` an earlier attempt failed
+    with is a late copy here too). A ``GET`` answered 404 means the call is
+    gone: reduce :func:`call_gone` instead. Raises :class:`NotificationError`
+    naming the JSON path, as :func:`parse_notifications` does.
+    """
+    doc = decode(body)
+    if not _is_mapping(doc):
+        _fail("$", "a call resource (a JSON object)", doc)
+    resource = cast(Mapping[str, Any], doc)
+    call_id = resource.get("id")
+    if type(call_id) is not str or not call_id.strip():
+        _fail("$.id", "the call id (a non-empty string)", call_id)
+    try:
+        return _call(resource, call_id, ChangeType.UPDATED, "", EMPTY)
+    except NotificationError as error:
+        raise _under("$", error) from None
+
+
+def call_gone(call_id: str) -> CallNotification:
+    """The event for a ``GET /communications/calls/{id}`` answered ``404 Not Found``.
+
+    Graph no longer knows the call: it is read as a ``deleted`` notification
+    (``terminated``, absorbing). During an attempt that is still in flight it
+    fails the attempt, as any termination without a transfer result does;
+    after a transfer completes the call is already terminated and this changes
+    nothing.
+    """
+    if type(call_id) is not str or not call_id.strip():
+        raise ValueError(f"call_id: a non-empty call id, got {call_id!r}")
+    gone = (call_id, ChangeType.DELETED, CallState.TERMINATED, None, None, None, None, EMPTY, EMPTY)
+    return _new(CallNotification, gone)
+
+
 def _path(index: int) -> str:
     return "$" if index < 0 else f"$.value[{index}]"
 
@@ -189,13 +233,15 @@ def _events_of(item: object, events: list[Notification]) -> None:
     if not rest:
         if type(data) is list:
             for position, entity in enumerate(data):
-                events.append(_call(entity, call_id, change, f".resourceData[{position}]"))
+                path = f".resourceData[{position}]"
+                events.append(_call(entity, call_id, change, path, notification))
         else:
-            events.append(_call(data, call_id, change, ".resourceData"))
+            events.append(_call(data, call_id, change, ".resourceData", notification))
     elif rest[0] == "operations" and len(rest) == 2:
-        events.append(_operation(data, call_id, rest[1], change))
+        events.append(_operation(data, call_id, rest[1], change, notification))
     else:
-        events.append(_new(ResourceNotification, (call_id, "/".join(rest), change, data)))
+        fields = (call_id, "/".join(rest), change, data, notification)
+        events.append(_new(ResourceNotification, fields))
 
 
 _CALLS = "/communications/calls/"
@@ -219,9 +265,12 @@ def _split(url: str, key: str) -> tuple[str, list[str]]:
     return parts[at + 1], [part for part in parts[at + 2 :] if part]
 
 
-def _call(data: object, call_id: str, change: ChangeType, path: str) -> CallNotification:
+def _call(
+    data: object, call_id: str, change: ChangeType, path: str, notification: Mapping[str, Any]
+) -> CallNotification:
     if data is None:
-        return _new(CallNotification, (call_id, change, None, None, None, None, None, EMPTY))
+        empty = (call_id, change, None, None, None, None, None, EMPTY, notification)
+        return _new(CallNotification, empty)
     if not _is_mapping(data):
         _fail(path, "a call object", data)
     call = cast(Mapping[str, Any], data)
@@ -239,7 +288,8 @@ def _call(data: object, call_id: str, change: ChangeType, path: str) -> CallNoti
         context = _text(call, "replacesContext")
     except NotificationError as error:
         raise _under(path, error) from None
-    return _new(CallNotification, (call_id, change, state, audio, result, reason, context, call))
+    fields = (call_id, change, state, audio, result, reason, context, call, notification)
+    return _new(CallNotification, fields)
 
 
 def _word(value: object, known: Mapping[str, _E], path: str, expected: str) -> _E | str | None:
@@ -288,7 +338,11 @@ def _int32(value: object, path: str) -> int:
 
 
 def _operation(
-    data: object, call_id: str, operation_id: str, change: ChangeType
+    data: object,
+    call_id: str,
+    operation_id: str,
+    change: ChangeType,
+    notification: Mapping[str, Any],
 ) -> OperationNotification:
     if data is None:
         data = EMPTY
@@ -314,5 +368,5 @@ def _operation(
         raise _under(".resourceData", error) from None
     return _new(
         OperationNotification,
-        (call_id, operation_id, change, status, result, progress, context, operation),
+        (call_id, operation_id, change, status, result, progress, context, operation, notification),
     )

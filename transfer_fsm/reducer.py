@@ -11,7 +11,7 @@ from typing import NamedTuple
 
 from .events import CallNotification, Event, OperationNotification, ResourceNotification
 from .rules import (
-    ATTEMPT_FACTS,
+    BOT_FACTS,
     FACT_STATE,
     FINAL_STATUSES,
     MEDIA,
@@ -26,6 +26,7 @@ from .rules import (
     Media,
     advances_to,
     fact_of,
+    media_kind,
     operation_fact,
 )
 from .values import (
@@ -34,6 +35,7 @@ from .values import (
     CallState,
     ChangeType,
     ResultInfo,
+    TransferAbandoned,
     TransferRejected,
     TransferRequested,
     TransferStatus,
@@ -49,6 +51,8 @@ _STALE = Media.STALE
 _UNKNOWN_STATE = Fact.UNKNOWN_STATE
 _REQUESTED = Fact.REQUESTED
 _REJECTED = Fact.REJECTED
+_ABANDONED = Fact.ABANDONED
+_EARLIER = Fact.EARLIER_FAILURE
 _new_call = tuple.__new__
 
 
@@ -107,7 +111,7 @@ def compile_moves() -> dict[Phase, dict[CallState | None, dict[Fact, Move]]]:
 def compile_media() -> dict[Phase, dict[Fact, Media]]:
     """How each phase's media axis takes the audio of each fact."""
     return {
-        phase: {fact: modes[fact in ATTEMPT_FACTS] for fact in Fact}
+        phase: {fact: modes[media_kind(fact)] for fact in Fact}
         for phase, modes in MEDIA.items()
     }
 
@@ -127,8 +131,9 @@ def reduce(call: Call, event: Event) -> Call:
     # notification moves every axis, in the order the theory of operation gives.
     if type(event) is not CallNotification:
         return _reduce_other(call, event)
-    call_id, state, audio, result, reason, phase, t_result, t_context, t_audio, t_request = call
-    event_id, change, heard_state, heard, event_result, event_reason, context, _ = event
+    (call_id, state, audio, result, reason, phase, t_result, t_context, t_audio, t_request,
+     earlier) = call  # fmt: skip
+    event_id, change, heard_state, heard, event_result, event_reason, context, _, _ = event
     if event_id != call_id:
         raise WrongCallError(call_id, event_id)
     if state is _TERMINATED:
@@ -137,10 +142,16 @@ def reduce(call: Call, event: Event) -> Call:
     if change is _DELETED or (
         (event_result is not None or event_reason is not None) and fact in REFINABLE
     ):
-        fact = fact_of(event)
+        fact = fact_of(event, earlier)
+        if fact is _EARLIER:  # a late copy of an earlier attempt's failure: nothing of it
+            return call
     move = MOVES[phase][state].get(fact)
     if move is not None:  # the call-state axis and the transfer status
         new_state, status, final, attempt = move
+        if attempt is _OPEN:
+            if t_result is not None and t_result not in earlier:
+                earlier = (*earlier, t_result)
+            result = t_result = t_context = t_audio = t_request = None
         if new_state is not None:
             state = new_state
             if event_result is not None:
@@ -148,8 +159,6 @@ def reduce(call: Call, event: Event) -> Call:
             if event_reason is not None:
                 reason = event_reason
         if status is not None:
-            if attempt is _OPEN:
-                t_result = t_context = t_audio = t_request = None
             phase = status
             if final:
                 t_result = event_result
@@ -168,7 +177,10 @@ def reduce(call: Call, event: Event) -> Call:
         audio = taken
         if phase is not None:
             t_audio = taken
-    new = (call_id, state, audio, result, reason, phase, t_result, t_context, t_audio, t_request)
+    new = (
+        call_id, state, audio, result, reason, phase, t_result, t_context, t_audio, t_request,
+        earlier,
+    )  # fmt: skip
     return call if tuple.__eq__(new, call) else _new_call(Call, new)
 
 
@@ -176,19 +188,18 @@ def _advance_attempt(
     call: Call, fact: Fact | None, result: ResultInfo | None, request: TransferRequested | None
 ) -> Call:
     """Apply a fact that carries no state or audio of its own: the bot's, or an operation's."""
-    call_id, state, audio, c_result, reason, phase, t_result, t_context, t_audio, t_request = call
+    (call_id, state, audio, c_result, reason, phase, t_result, t_context, t_audio, t_request,
+     earlier) = call  # fmt: skip
     if state is _TERMINATED or fact is None:
         return call
     move = MOVES[phase][state].get(fact)
     if move is None:
         return call
     new_state, status, final, attempt = move
-    if new_state is not None:  # a failed transfer operation: the call is back
-        state = new_state
-        if result is not None:
-            c_result = result
     if attempt is _OPEN:
-        t_result = t_context = t_audio = None
+        if t_result is not None and t_result not in earlier:
+            earlier = (*earlier, t_result)
+        c_result = t_result = t_context = t_audio = None
         t_request = request
     elif phase is None:
         return call
@@ -196,14 +207,19 @@ def _advance_attempt(
         if t_request is not None or request is None:
             return call
         t_request = request
+    if new_state is not None:  # a refusal or a failed transfer operation: the call is back
+        state = new_state
+        if result is not None:
+            c_result = result
     if status is not None:
         phase = status
         if final:
             t_result = result
-    return _new_call(
-        Call,
-        (call_id, state, audio, c_result, reason, phase, t_result, t_context, t_audio, t_request),
-    )
+    new = (
+        call_id, state, audio, c_result, reason, phase, t_result, t_context, t_audio, t_request,
+        earlier,
+    )  # fmt: skip
+    return call if tuple.__eq__(new, call) else _new_call(Call, new)
 
 
 def _reduce_other(call: Call, event: Event) -> Call:
@@ -212,11 +228,30 @@ def _reduce_other(call: Call, event: Event) -> Call:
         return _advance_attempt(call, _REQUESTED, None, event)
     if type(event) is TransferRejected:
         return _advance_attempt(call, _REJECTED, event.result, None)
+    if type(event) is TransferAbandoned:
+        return _advance_attempt(call, _ABANDONED, None, None)
     if type(event) is not OperationNotification and type(event) is not ResourceNotification:
         raise TypeError(f"not a transfer_fsm event: {type(event).__name__}")
     if event.call_id != call[0]:
         raise WrongCallError(call[0], event.call_id)
     if type(event) is not OperationNotification:
         return call  # a sub-resource notification is not a call update
-    request = call[9]  # the attempt's TransferRequested, stored inline
-    return _advance_attempt(call, operation_fact(event, request), event.result, None)
+    request, earlier = call[9], call[10]  # the attempt's TransferRequested, stored inline
+    return _advance_attempt(call, operation_fact(event, request, earlier), event.result, None)
+
+
+def classify(call: Call, event: Event) -> Fact | None:
+    """The fact the reducer reads ``event`` as, against ``call`` (``None``: no call fact).
+
+    For reports (:func:`transfer_fsm.step`); :func:`reduce` classifies inline.
+    """
+    if type(event) is CallNotification:
+        return fact_of(event, call[10])
+    if type(event) is OperationNotification:
+        return operation_fact(event, call[9], call[10])
+    return BOT_FACTS.get(type(event))
+
+
+def move_of(call: Call, fact: Fact | None) -> Move | None:
+    """The compiled rule for ``fact`` in ``call``'s phase and state (``None``: no rule)."""
+    return None if fact is None else MOVES[call[5]][call[1]].get(fact)

@@ -62,13 +62,14 @@ def rules_table() -> str:
 def media_table() -> str:
     """How the media axis takes an audio fact in each phase."""
     lines = [
-        "| phase (after the event's own status change) | other notifications "
+        "| phase (after the event's own status change) | notifications with another state "
+        "| notifications with no state (media only) "
         "| notifications whose state is transferring / transferAccepted |",
-        "|---|---|---|",
+        "|---|---|---|---|",
     ]
     for name, phase in PHASES:
-        plain, attempt = MEDIA[phase]
-        lines.append(f"| {name} | {plain.value} | {attempt.value} |")
+        plain, stateless, attempt = MEDIA[phase]
+        lines.append(f"| {name} | {plain.value} | {stateless.value} | {attempt.value} |")
     return "\n".join(lines)
 
 

@@ -1,11 +1,11 @@
-"""``step``: the reducer plus a report of what the event did and what it caused."""
+"""``step``: the reducer plus a report of what the event did, why, and what it caused."""
 
 from __future__ import annotations
 
 from typing import NamedTuple
 
 from .events import CallNotification, Event, OperationNotification, ResourceNotification
-from .reducer import reduce
+from .reducer import classify, move_of, reduce
 from .rules import (
     AUDIO_MILESTONE,
     FACT_STATE,
@@ -13,11 +13,19 @@ from .rules import (
     RULES,
     STATUS_MILESTONE,
     TERMINATED_MILESTONE,
+    Attempt,
     Fact,
-    fact_of,
-    operation_fact,
 )
-from .values import Audio, Call, CallState, Milestone, Outcome, TransferRequested
+from .values import (
+    Audio,
+    Call,
+    CallState,
+    Milestone,
+    Outcome,
+    ResultInfo,
+    TransferRequested,
+    TransferStatus,
+)
 
 
 class Step(NamedTuple):
@@ -29,7 +37,6 @@ class Step(NamedTuple):
     reason: str
 
 
-APPLIED = "applied"
 AFTER_TERMINATION = "the call has already terminated"
 SUB_RESOURCE = "a sub-resource notification is not a call update"
 NO_PROGRESS = "the operation carries no transfer progress"
@@ -37,7 +44,31 @@ ALREADY_IN_VIEW = "everything it says is already in the view"
 OVERTAKEN = "the view has already moved past it"
 NOTHING_KNOWN = "it carries no state or audio the library knows (kept on the event)"
 ATTEMPT_OPEN = "a transfer attempt is already open"
-NOT_WAITING = "no requested attempt is waiting for an answer"
+NOT_IN_FLIGHT = "no attempt is in flight"
+LATE_COPY = "a late copy of an earlier attempt's failure"
+
+# How an applied step names the status it moved the attempt to.
+STATUS_WORDS: dict[TransferStatus, str] = {
+    TransferStatus.REQUESTED: "requested",
+    TransferStatus.TRANSFERRING: "the transfer is in progress",
+    TransferStatus.ACCEPTED: "the target accepted the transfer",
+    TransferStatus.COMPLETED: "completed the attempt",
+    TransferStatus.FAILED: "failed the attempt",
+}
+# How a step that opens an attempt names the status it opens it in.
+OPENED_WORDS: dict[TransferStatus, str] = {
+    TransferStatus.REQUESTED: "opened an attempt (the bot's request)",
+    TransferStatus.TRANSFERRING: "opened an attempt by observation: in progress",
+    TransferStatus.ACCEPTED: "opened an attempt by observation: accepted",
+    TransferStatus.COMPLETED: "opened an attempt by observation: completed",
+    TransferStatus.FAILED: "opened an attempt by observation: failed",
+}
+# Why a failure happened, by the fact that caused it (others: Graph's failure).
+FAILURE_CAUSES: dict[Fact, str] = {
+    Fact.REJECTED: "Graph refused the request",
+    Fact.ABANDONED: "the bot abandoned it",
+    Fact.TERMINATED: "the call ended without a transfer result",
+}
 
 
 def step(call: Call, event: Event) -> Step:
@@ -45,11 +76,13 @@ def step(call: Call, event: Event) -> Step:
 
     Returns the new call (what :func:`reduce` returns), the
     :class:`~transfer_fsm.Outcome` (applied, duplicate, stale or ignored),
-    the milestones the event caused, in a fixed order, and a short reason.
+    the milestones the event caused, in a fixed order, and a short reason
+    that names what happened ("failed the attempt: 500/7000", "opened an
+    attempt by observation", "a late copy of an earlier attempt's failure").
     """
     new = reduce(call, event)
     if new != call:
-        return Step(new, Outcome.APPLIED, milestones(call, new), APPLIED)
+        return Step(new, Outcome.APPLIED, milestones(call, new), describe(call, new, event))
     outcome, reason = _unchanged(call, event)
     return Step(new, outcome, (), reason)
 
@@ -72,33 +105,73 @@ def milestones(old: Call, new: Call) -> tuple[Milestone, ...]:
     return tuple(found)
 
 
+def _code(result: ResultInfo | None) -> str:
+    return "no resultInfo" if result is None else f"{result.code}/{result.subcode}"
+
+
+def describe(old: Call, new: Call, event: Event) -> str:
+    """What an applied event did, clause by clause: the attempt, then each axis."""
+    fact = classify(old, event)
+    move = move_of(old, fact)
+    attempt = None if move is None else move.attempt
+    clauses = _attempt_clauses(old, new, fact, attempt)
+    if new.state is not old.state:
+        clauses.append(f"call state {_word(old.state)} → {_word(new.state)}")
+    if new.audio is not old.audio:
+        clauses.append(f"audio {_word(old.audio)} → {_word(new.audio)}")
+    if new.result != old.result and new.result is not None:
+        clauses.append(f"resultInfo {_code(new.result)}")
+    return "; ".join(clauses) or "applied"
+
+
+def _attempt_clauses(
+    old: Call, new: Call, fact: Fact | None, attempt: Attempt | None
+) -> list[str]:
+    before, after = old.transfer, new.transfer
+    if after is None:
+        return []
+    clauses = []
+    status = after.status
+    if attempt is Attempt.OPEN:
+        words = OPENED_WORDS[status]
+        if status is TransferStatus.FAILED:
+            words += f": {_code(after.result)}"
+        clauses.append(words)
+    elif attempt is Attempt.ATTACH and before is not None and before.request is None:
+        clauses.append("attached the request to the attempt opened by observation")
+    if before is not None and attempt is not Attempt.OPEN and before.status is not status:
+        words = STATUS_WORDS[status]
+        if status is TransferStatus.FAILED:
+            cause = FAILURE_CAUSES.get(fact) if fact is not None else None
+            words += f" ({cause})" if cause else ""
+            words += f": {_code(after.result)}"
+        clauses.append(words)
+    if before is not None and before.replaces_context != after.replaces_context:
+        clauses.append(f"replacesContext {after.replaces_context!r}")
+    return clauses
+
+
+def _word(value: CallState | Audio | None) -> str:
+    return "none" if value is None else value.value
+
+
 def _unchanged(call: Call, event: Event) -> tuple[Outcome, str]:
     """Why an event left the call as it was."""
     if isinstance(event, ResourceNotification):
         return Outcome.IGNORED, SUB_RESOURCE
     terminated = call.state is CallState.TERMINATED
+    fact = classify(call, event)
+    if fact is Fact.EARLIER_FAILURE and not terminated:
+        return Outcome.STALE, f"{LATE_COPY} ({_code(_result_of(event))})"
     if isinstance(event, CallNotification):
-        fact = fact_of(event)
-        if terminated:
-            if FACT_STATE.get(fact) is CallState.TERMINATED and _nothing_new(call, event):
-                return Outcome.DUPLICATE, ALREADY_IN_VIEW
-            return Outcome.STALE, AFTER_TERMINATION
-        known_audio = isinstance(event.audio, Audio)
-        if fact in (Fact.NO_STATE, Fact.UNKNOWN_STATE) and not known_audio:
-            return Outcome.IGNORED, NOTHING_KNOWN
-        state_known = FACT_STATE.get(fact) in (None, call.state)
-        audio_known = not known_audio or event.audio is call.audio
-        if state_known and audio_known:
-            return Outcome.DUPLICATE, ALREADY_IN_VIEW
-        return Outcome.STALE, OVERTAKEN
+        return _unchanged_call(call, event, fact, terminated)
     if terminated:
         return Outcome.STALE, AFTER_TERMINATION
     if isinstance(event, OperationNotification):
-        transfer = call.transfer
-        progress = operation_fact(event, None if transfer is None else transfer.request)
-        if progress is None:
+        if fact is None:
             return Outcome.IGNORED, NO_PROGRESS
-        proves = RULES[None][progress].status
+        transfer = call.transfer
+        proves = RULES[None][fact].status
         if (
             transfer is not None
             and transfer.status is proves
@@ -108,7 +181,28 @@ def _unchanged(call: Call, event: Event) -> tuple[Outcome, str]:
         return Outcome.STALE, OVERTAKEN
     if isinstance(event, TransferRequested):
         return Outcome.IGNORED, ATTEMPT_OPEN
-    return Outcome.IGNORED, NOT_WAITING
+    return Outcome.IGNORED, NOT_IN_FLIGHT
+
+
+def _unchanged_call(
+    call: Call, event: CallNotification, fact: Fact | None, terminated: bool
+) -> tuple[Outcome, str]:
+    if terminated:
+        if FACT_STATE.get(fact) is CallState.TERMINATED and _nothing_new(call, event):  # type: ignore[arg-type]
+            return Outcome.DUPLICATE, ALREADY_IN_VIEW
+        return Outcome.STALE, AFTER_TERMINATION
+    known_audio = isinstance(event.audio, Audio)
+    if fact in (Fact.NO_STATE, Fact.UNKNOWN_STATE) and not known_audio:
+        return Outcome.IGNORED, NOTHING_KNOWN
+    state_known = FACT_STATE.get(fact) in (None, call.state)  # type: ignore[arg-type]
+    audio_known = not known_audio or event.audio is call.audio
+    if state_known and audio_known:
+        return Outcome.DUPLICATE, ALREADY_IN_VIEW
+    return Outcome.STALE, OVERTAKEN
+
+
+def _result_of(event: Event) -> ResultInfo | None:
+    return event.result if isinstance(event, (CallNotification, OperationNotification)) else None
 
 
 def _nothing_new(call: Call, event: CallNotification) -> bool:

@@ -8,17 +8,20 @@ disagree. :func:`transfer_blockers` says from a :class:`~transfer_fsm.Call`
 whether a transfer may be requested now (the table is
 ``rules.STATE_BLOCKER`` / ``rules.STATUS_BLOCKER``), and
 :func:`consultation_fate` what a consultative transfer did to the call it
-replaces (``rules.LEG_FATE``). Nothing here sends anything: the bot POSTs the body itself.
+replaces (``rules.LEG_FATE``); :func:`transfer_overdue` whether the bot has waited
+longer than its own timeout for an attempt. Nothing here sends anything or reads
+a clock: the bot POSTs the body itself and passes the time in.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import re
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
-from .rules import LEG_FATE, STATE_BLOCKER, STATUS_BLOCKER
-from .values import Blocker, Call, LegFate, TransferRequested, strict_value
+from .rules import IN_FLIGHT_STATUSES, LEG_FATE, STATE_BLOCKER, STATUS_BLOCKER
+from .values import Blocker, Call, LegFate, Phone, TransferRequested, User, strict_value
 
 MAX_CLIENT_CONTEXT = 256
 """``clientContext`` is at most 256 characters (Graph's documented limit), counted as
@@ -30,22 +33,6 @@ _USER = "#microsoft.graph.identity"
 _IDENTITY_SET = "#microsoft.graph.identitySet"
 _TARGET = "#microsoft.graph.invitationParticipantInfo"
 _PARTICIPANT = "#microsoft.graph.participantInfo"
-
-
-@strict_value
-class User(NamedTuple):
-    """A Teams user (``identity.user``): ``id`` and, optionally, tenant and display name."""
-
-    id: str
-    display_name: str | None = None
-    tenant_id: str | None = None
-
-
-@strict_value
-class Phone(NamedTuple):
-    """A phone number (``identity.phone``), in E.164 form such as ``+12345678901``."""
-
-    number: str
 
 
 @strict_value
@@ -80,6 +67,7 @@ def blind_transfer(
     language_id: str | None = None,
     region: str | None = None,
     annotate: bool = False,
+    at: float | None = None,
 ) -> TransferRequest:
     """A direct (blind) transfer to ``target``: a user, or a PSTN number in E.164.
 
@@ -90,11 +78,12 @@ def blind_transfer(
     annotations some documented bodies carry (a phone identity is always
     typed, as every documented PSTN body types it). Raises ``ValueError`` for
     an empty id, a number that is not E.164, a context that is too long, or
-    text that cannot be sent as UTF-8 (a lone surrogate).
+    text that cannot be sent as UTF-8 (a lone surrogate). ``at`` is recorded on
+    the event (the caller's clock when it sends the request; see
+    :func:`transfer_overdue`).
     """
-    return _request(
-        target, None, transferee, client_context, endpoint_type, language_id, region, annotate
-    )
+    options = _Options(endpoint_type, language_id, region, annotate, at)
+    return _request(target, None, transferee, client_context, options)
 
 
 def consultative_transfer(
@@ -107,6 +96,7 @@ def consultative_transfer(
     language_id: str | None = None,
     region: str | None = None,
     annotate: bool = False,
+    at: float | None = None,
 ) -> TransferRequest:
     """A consultative transfer: ``target`` already talks to the bot on ``replaces_call_id``.
 
@@ -117,16 +107,18 @@ def consultative_transfer(
     """
     if replaces_call_id is None:
         raise ValueError("replaces_call_id: a consultative transfer needs the consultation call id")
-    return _request(
-        target,
-        replaces_call_id,
-        transferee,
-        client_context,
-        endpoint_type,
-        language_id,
-        region,
-        annotate,
-    )
+    options = _Options(endpoint_type, language_id, region, annotate, at)
+    return _request(target, replaces_call_id, transferee, client_context, options)
+
+
+class _Options(NamedTuple):
+    """The builders' arguments that are copied as given."""
+
+    endpoint_type: str | None
+    language_id: str | None
+    region: str | None
+    annotate: bool
+    at: float | None
 
 
 def _request(
@@ -134,12 +126,10 @@ def _request(
     replaces_call_id: str | None,
     transferee: Transferee | None,
     client_context: str | None,
-    endpoint_type: str | None,
-    language_id: str | None,
-    region: str | None,
-    annotate: bool,
+    options: _Options,
 ) -> TransferRequest:
     """Check every argument, then build the body and the event from the same values."""
+    endpoint_type, language_id, region, annotate, at = options
     identity = _identity(target, "target", annotate)
     participant = None if transferee is None else _participant(transferee, annotate)
     for name, value in (
@@ -158,6 +148,8 @@ def _request(
                 f"client_context: at most {MAX_CLIENT_CONTEXT} characters (UTF-16 units), "
                 f"got {units}"
             )
+    if at is not None and not _finite(at):
+        raise ValueError(f"at: a finite number of seconds (the caller's clock), got {at!r}")
     invitation: dict[str, Any] = {"@odata.type": _TARGET} if annotate else {}
     optional = {
         "endpointType": endpoint_type,
@@ -172,8 +164,13 @@ def _request(
         body["transferee"] = participant
     if client_context is not None:
         body["clientContext"] = client_context
-    target_id = target.number if isinstance(target, Phone) else target.id
-    return TransferRequest(body, TransferRequested(replaces_call_id, client_context, target_id))
+    event = TransferRequested(replaces_call_id, client_context, target, at)
+    return TransferRequest(body, event)
+
+
+def _finite(value: object) -> bool:
+    """A real number that is neither NaN nor infinite (``bool`` is no number here)."""
+    return type(value) in (int, float) and math.isfinite(cast(float, value))
 
 
 def _nonempty(value: object, name: str) -> str:
@@ -242,6 +239,27 @@ def transfer_blockers(call: Call) -> tuple[Blocker, ...]:
 def can_transfer(call: Call) -> bool:
     """True when :func:`transfer_blockers` finds nothing in the way."""
     return not transfer_blockers(call)
+
+
+def transfer_overdue(call: Call, now: float, timeout: float) -> bool:
+    """True when ``call``'s attempt is still in flight more than ``timeout`` after its request.
+
+    The library keeps no clock: ``now`` is the caller's clock reading, on the
+    same clock as the ``at`` of the attempt's :class:`~transfer_fsm.TransferRequested`
+    (``time.time()`` for both, say), and ``timeout`` is the bot's own choice,
+    in the same unit. An attempt that is no longer in flight (failed,
+    completed), or whose request carries no ``at`` (or that was opened by
+    observation, with no request), is never overdue. When it is overdue, the
+    bot reduces :class:`~transfer_fsm.TransferAbandoned` and may ask Graph
+    where the call stands (:func:`~transfer_fsm.parse_call_resource`).
+    """
+    transfer = call.transfer
+    if transfer is None or transfer.status not in IN_FLIGHT_STATUSES:
+        return False
+    request = transfer.request
+    if request is None or request.at is None:
+        return False
+    return now - request.at > timeout
 
 
 def consultation_fate(primary: Call, leg: Call | str) -> LegFate:

@@ -32,11 +32,29 @@ Two rules hold above the tables:
    transfer status, and *after* them for the media axis, so a notification
    that opens or ends an attempt is itself ranked on the attempt's media chain.
 
-Beside the axes, four bookkeeping rules (applied by the reducer): the call's
+Beside the axes, five bookkeeping rules (applied by the reducer): the call's
 ``result`` and ``termination_reason`` are taken from an event whose state the
-call-state axis takes; the attempt's ``result`` is the ``resultInfo`` of the
+call-state axis takes, and opening an attempt clears ``result`` (it belongs
+to the current attempt); the attempt's ``result`` is the ``resultInfo`` of the
 event that ends it; its ``replaces_context`` is the first one reported while
-it exists; a request attaches only to an attempt that has none.
+it exists; a request attaches only to an attempt that has none; and opening
+an attempt after a failed one adds the failed attempt's ``result`` to the
+call's ``earlier_failures``.
+
+**Attempts over time.** Graph gives no attempt id, so a redelivered
+notification of an earlier attempt looks like one of the current attempt's.
+What can be told apart is a failure: a failure (``established`` with a
+failure ``resultInfo``, or a failed transfer operation) whose ``resultInfo``
+equals one in ``earlier_failures`` is read as the fact ``EARLIER_FAILURE``,
+a late copy, which no table moves in any phase: it changes nothing, not
+even the media axis or the attempt's ``replaces_context``. The other
+notifications of an earlier attempt (``transferring``, ``transferAccepted``,
+audio) carry nothing that tells them apart and count for the current one;
+they cannot end it. Three bot events end an attempt whatever it has seen:
+``TransferRejected`` (Graph refused the POST: the attempt never started, so
+the call is back to ``established``), ``TransferAbandoned`` (the bot's own
+timeout; the call state stays, as the bot does not know it) and, ranked like
+any notification, the answer of a ``GET`` of the call.
 
 The legacy beta transfer reports its progress on a ``commsOperation``
 instead of the call's state: its ``resultInfo.subCode`` words are facts of
@@ -69,6 +87,9 @@ from .values import (
     ChangeType,
     LegFate,
     Milestone,
+    ResultInfo,
+    TransferAbandoned,
+    TransferRejected,
     TransferRequested,
     TransferStatus,
 )
@@ -94,8 +115,10 @@ class Fact(str, Enum):
     OPERATION_TRANSFERRING = "operation subCode transferring"
     OPERATION_ACCEPTED = "operation subCode transferAccepted"
     OPERATION_FAILED = "transfer operation status failed"
+    EARLIER_FAILURE = "failure resultInfo of an earlier attempt (late copy)"
     REQUESTED = "TransferRequested"
     REJECTED = "TransferRejected"
+    ABANDONED = "TransferAbandoned"
 
     def __repr__(self) -> str:
         return f"Fact.{self.name}"
@@ -144,6 +167,7 @@ FACT_STATE: dict[Fact, CallState] = {
     Fact.TERMINATING: CallState.TERMINATING,
     Fact.TERMINATED: CallState.TERMINATED,
     Fact.TERMINATED_TRANSFERRED: CallState.TERMINATED,
+    Fact.REJECTED: CallState.ESTABLISHED,
 }
 
 # The plain fact of each state a notification can carry; the two compound
@@ -179,15 +203,20 @@ REFINABLE = frozenset({Fact.ESTABLISHED, Fact.TERMINATED})
 _DELETED, _UNKNOWN = ChangeType.DELETED, Fact.UNKNOWN_STATE
 _ESTABLISHED, _FAILURE = Fact.ESTABLISHED, Fact.ESTABLISHED_FAILED
 _TERMINATED, _TRANSFERRED = Fact.TERMINATED, Fact.TERMINATED_TRANSFERRED
+_EARLIER = Fact.EARLIER_FAILURE
 
 
-def fact_of(event: CallNotification) -> Fact:
-    """Classify a call notification into the fact the tables key on."""
-    _, change, state, _, result, reason, _, _ = event
+def fact_of(event: CallNotification, earlier: tuple[ResultInfo, ...] = ()) -> Fact:
+    """Classify a call notification into the fact the tables key on.
+
+    ``earlier`` is the call's ``earlier_failures``: a failure that carries one
+    of them is a late copy of an earlier attempt's (``EARLIER_FAILURE``).
+    """
+    _, change, state, _, result, reason, _, _, _ = event
     fact = DELETED_FACT if change is _DELETED else PLAIN_FACT.get(state, _UNKNOWN)
     if fact is _ESTABLISHED:
         if result is not None and result[0] not in SUCCESS_CODES:
-            return _FAILURE
+            return _EARLIER if result in earlier else _FAILURE
     elif fact is _TERMINATED and (
         (result is not None and result[1] == TRANSFER_SUCCESS_SUBCODE)
         or (reason is not None and reason.lower() == TRANSFER_SUCCESS_REASON)
@@ -196,7 +225,11 @@ def fact_of(event: CallNotification) -> Fact:
     return fact
 
 
-def operation_fact(event: OperationNotification, request: TransferRequested | None) -> Fact | None:
+def operation_fact(
+    event: OperationNotification,
+    request: TransferRequested | None,
+    earlier: tuple[ResultInfo, ...] = (),
+) -> Fact | None:
     """Classify a ``commsOperation`` notification (the legacy beta transfer).
 
     Its ``resultInfo.subCode`` word (``transferring`` / ``transferAccepted``)
@@ -204,7 +237,8 @@ def operation_fact(event: OperationNotification, request: TransferRequested | No
     operation is the transfer's: it carries a progress word, or it echoes the
     ``clientContext`` of the bot's request (Graph asks for a unique context
     per request). An operation of another type (a prompt, a recording, an
-    invitation) is no transfer fact (``None``).
+    invitation) is no transfer fact (``None``). A failure whose ``resultInfo``
+    is in ``earlier`` (the call's ``earlier_failures``) is a late copy.
     """
     if event.data.get("@odata.type") not in TRANSFER_OPERATION_TYPES:
         return None
@@ -214,13 +248,24 @@ def operation_fact(event: OperationNotification, request: TransferRequested | No
         return progress
     context = None if request is None else request.client_context
     if progress is not None or (context is not None and event.client_context == context):
-        return Fact.OPERATION_FAILED
+        return _EARLIER if event.result in earlier else Fact.OPERATION_FAILED
     return None
 
+
+# The bot's own events, as facts.
+BOT_FACTS: dict[type, Fact] = {
+    TransferRequested: Fact.REQUESTED,
+    TransferRejected: Fact.REJECTED,
+    TransferAbandoned: Fact.ABANDONED,
+}
 
 # Facts that only a notification of an attempt carries: the media axis ranks
 # their audio on the attempt's chain even after the attempt failed.
 ATTEMPT_FACTS = frozenset({Fact.TRANSFERRING, Fact.TRANSFER_ACCEPTED})
+# Facts that carry no state the library knows (media-only notifications): after
+# a failed attempt nothing places their audio outside the attempt, so it too is
+# ranked on the attempt's chain (the restore wins in every order).
+STATELESS_FACTS = frozenset({Fact.NO_STATE, Fact.UNKNOWN_STATE})
 
 _S = TransferStatus
 
@@ -257,11 +302,10 @@ IN_FLIGHT: dict[Fact, Rule] = {
     Fact.OPERATION_ACCEPTED: Rule(None, _S.ACCEPTED),
     Fact.OPERATION_FAILED: Rule(3, _S.FAILED),
     Fact.REQUESTED: Rule(None, None, Attempt.ATTACH),
-}
-
-REQUESTED: dict[Fact, Rule] = {
-    **IN_FLIGHT,
-    Fact.REJECTED: Rule(None, _S.FAILED),
+    # The POST was refused: the attempt never started, the call is as a failure leaves it.
+    Fact.REJECTED: Rule(3, _S.FAILED),
+    # The bot gave up waiting; it does not know the call state.
+    Fact.ABANDONED: Rule(None, _S.FAILED),
 }
 
 AFTER_FAILURE: dict[Fact, Rule] = {
@@ -280,7 +324,7 @@ AFTER_FAILURE: dict[Fact, Rule] = {
 # completed attempt ends the call, so nothing applies in it.
 RULES: dict[TransferStatus | None, dict[Fact, Rule]] = {
     None: NO_ATTEMPT,
-    _S.REQUESTED: REQUESTED,
+    _S.REQUESTED: IN_FLIGHT,
     _S.TRANSFERRING: IN_FLIGHT,
     _S.ACCEPTED: IN_FLIGHT,
     _S.FAILED: AFTER_FAILURE,
@@ -288,15 +332,22 @@ RULES: dict[TransferStatus | None, dict[Fact, Rule]] = {
 }
 
 # How the media axis takes an audio fact in each phase (after the event's
-# own status change): (fact carries no attempt state, fact carries one).
-MEDIA: dict[TransferStatus | None, tuple[Media, Media]] = {
-    None: (Media.LATEST, Media.LATEST),
-    _S.REQUESTED: (Media.CHAIN, Media.CHAIN),
-    _S.TRANSFERRING: (Media.CHAIN, Media.CHAIN),
-    _S.ACCEPTED: (Media.CHAIN, Media.CHAIN),
-    _S.FAILED: (Media.LATEST, Media.CHAIN),
-    _S.COMPLETED: (Media.STALE, Media.STALE),
+# own status change): (the fact carries a state outside an attempt, it carries
+# no state, it carries an attempt state); see ``media_kind``.
+MEDIA: dict[TransferStatus | None, tuple[Media, Media, Media]] = {
+    None: (Media.LATEST, Media.LATEST, Media.LATEST),
+    _S.REQUESTED: (Media.CHAIN, Media.CHAIN, Media.CHAIN),
+    _S.TRANSFERRING: (Media.CHAIN, Media.CHAIN, Media.CHAIN),
+    _S.ACCEPTED: (Media.CHAIN, Media.CHAIN, Media.CHAIN),
+    _S.FAILED: (Media.LATEST, Media.CHAIN, Media.CHAIN),
+    _S.COMPLETED: (Media.STALE, Media.STALE, Media.STALE),
 }
+
+
+def media_kind(fact: Fact) -> int:
+    """Which column of :data:`MEDIA` a fact's audio is read by."""
+    return 2 if fact in ATTEMPT_FACTS else 1 if fact in STATELESS_FACTS else 0
+
 MEDIA_CHAIN: dict[Audio | None, int] = {None: 0, Audio.INACTIVE: 1, Audio.ACTIVE: 2}
 TERMINATED_AUDIO = Audio.INACTIVE
 
@@ -310,6 +361,7 @@ STATUS_RANK: dict[TransferStatus, int] = {
 }
 FINAL_RANK = 3
 FINAL_STATUSES = frozenset(status for status, rank in STATUS_RANK.items() if rank == FINAL_RANK)
+IN_FLIGHT_STATUSES = frozenset(status for status, rank in STATUS_RANK.items() if rank < FINAL_RANK)
 
 # What a bot is told when a step moves an axis onto these values.
 STATUS_MILESTONE: dict[TransferStatus, Milestone] = {

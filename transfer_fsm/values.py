@@ -175,23 +175,61 @@ class ResultInfo(NamedTuple):
 
 
 @strict_value
+class User(NamedTuple):
+    """A Teams user (``identity.user``): ``id`` and, optionally, tenant and display name."""
+
+    id: str
+    display_name: str | None = None
+    tenant_id: str | None = None
+
+
+@strict_value
+class Phone(NamedTuple):
+    """A phone number (``identity.phone``), in E.164 form such as ``+12345678901``."""
+
+    number: str
+
+
+@strict_value
 class TransferRequested(NamedTuple):
     """The bot POSTed ``/transfer`` for this call: opens a transfer attempt.
 
     Every field is optional and only recorded; reduce this event *before* the
     POST goes out, so that notifications racing the 202 find the attempt open.
+    ``target`` is the whole target (a :class:`User` or a :class:`Phone`), so a
+    retry can be rebuilt from the view; ``at`` is the caller's own clock
+    reading when it sent the request (any number of seconds, such as
+    ``time.time()``), read only by :func:`transfer_fsm.transfer_overdue`.
     """
 
     replaces_call_id: str | None = None
     client_context: str | None = None
-    target: str | None = None
+    target: User | Phone | None = None
+    at: float | None = None
 
 
 @strict_value
 class TransferRejected(NamedTuple):
-    """Graph answered the bot's ``/transfer`` POST with an error: the attempt failed."""
+    """Graph answered the bot's ``/transfer`` POST with an error: the attempt failed.
+
+    A refused POST is Graph's word that the attempt never started, so it fails
+    the attempt whatever arrived in between (that belonged to an earlier
+    attempt) and puts the call back to ``established``.
+    """
 
     result: ResultInfo | None = None
+
+
+@strict_value
+class TransferAbandoned(NamedTuple):
+    """The bot gave up waiting for the attempt (its own timeout): the attempt failed.
+
+    Fails an attempt that is requested, transferring or accepted, and fires
+    ``transferFailed`` once; with no attempt in flight it changes nothing. It
+    does not move the call state: the bot does not know it. Ask Graph
+    (``GET /communications/calls/{id}``, read by
+    :func:`transfer_fsm.parse_call_resource`) to learn where the call stands.
+    """
 
 
 @strict_value
@@ -223,6 +261,7 @@ CallFields = tuple[
     "str | None",
     "Audio | None",
     "TransferRequested | None",
+    "tuple[ResultInfo, ...]",
 ]
 
 
@@ -234,15 +273,28 @@ class Call(CallFields):
     ``None`` until observed. ``transfer`` is the current attempt (``None``
     until there is one). ``result`` and ``termination_reason`` hold Graph's
     ``resultInfo`` and ``terminationReason`` as last reported with a state the
-    call-state axis took.
+    call-state axis took since the current attempt opened (opening an attempt
+    clears ``result``: after a transfer it is the termination's, after a
+    failure the failure's). ``earlier_failures`` holds the ``resultInfo`` of
+    each earlier attempt that failed with one, oldest first, each once: a
+    failure notification that carries one of them is a late copy of that
+    attempt's, and decides nothing.
 
-    Behaves like a ``NamedTuple`` of those six fields (``_fields``,
+    Behaves like a ``NamedTuple`` of those seven fields (``_fields``,
     ``_replace``, ``==``, ``hash``, ``repr``) but is stored flat, the
     attempt's fields inline, so that a step builds one object, not two.
     """
 
     __slots__ = ()
-    _fields = ("call_id", "state", "audio", "transfer", "result", "termination_reason")
+    _fields = (
+        "call_id",
+        "state",
+        "audio",
+        "transfer",
+        "result",
+        "termination_reason",
+        "earlier_failures",
+    )
 
     def __new__(
         cls,
@@ -252,9 +304,12 @@ class Call(CallFields):
         transfer: Transfer | None = None,
         result: ResultInfo | None = None,
         termination_reason: str | None = None,
+        earlier_failures: tuple[ResultInfo, ...] = (),
     ) -> Call:
         attempt = _NO_TRANSFER if transfer is None else tuple(transfer)
-        return tuple.__new__(cls, (call_id, state, audio, result, termination_reason, *attempt))
+        return tuple.__new__(
+            cls, (call_id, state, audio, result, termination_reason, *attempt, earlier_failures)
+        )
 
     @property
     def call_id(self) -> str:
@@ -276,7 +331,7 @@ class Call(CallFields):
         """The current transfer attempt, ``None`` until there is one."""
         if self[5] is None:
             return None
-        return tuple.__new__(Transfer, self[5:])
+        return tuple.__new__(Transfer, self[5:10])
 
     @property
     def result(self) -> ResultInfo | None:
@@ -287,6 +342,11 @@ class Call(CallFields):
     def termination_reason(self) -> str | None:
         """Graph's ``terminationReason``, as last reported with a state the axis took."""
         return self[4]
+
+    @property
+    def earlier_failures(self) -> tuple[ResultInfo, ...]:
+        """The ``resultInfo`` of each earlier attempt that failed with one, oldest first."""
+        return self[10]
 
     def _asdict(self) -> dict[str, object]:
         return {name: getattr(self, name) for name in self._fields}
