@@ -148,6 +148,8 @@ def _attempt_clauses(
         clauses.append(words)
     if before is not None and before.replaces_context != after.replaces_context:
         clauses.append(f"replacesContext {after.replaces_context!r}")
+    if before is not None and before.audio is not after.audio and old.audio is new.audio:
+        clauses.append(f"the attempt's audio {_word(before.audio)} → {_word(after.audio)}")
     return clauses
 
 

@@ -1,0 +1,447 @@
+"""Attempts over time: retries, late copies of an earlier attempt, stuck attempts, recovery."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from flows import CALL_ID, SEED, events_of, replay, step_through
+
+import transfer_fsm as tf
+from transfer_fsm import (
+    Audio,
+    Call,
+    CallState,
+    Milestone,
+    Outcome,
+    ResultInfo,
+    Transfer,
+    TransferAbandoned,
+    TransferRejected,
+    TransferRequested,
+    TransferStatus,
+)
+
+S = TransferStatus
+UP = Call(CALL_ID, CallState.ESTABLISHED, Audio.ACTIVE)
+LEG = "e5d39592-99bd-4db8-bca8-30fb894ec51d"
+FIRST = tf.consultative_transfer(tf.User("u-1"), LEG, client_context="first", at=100.0).event
+RETRY = tf.consultative_transfer(tf.User("u-1"), LEG, client_context="retry", at=200.0).event
+SEED_FAILURE = ResultInfo(500, 7000, "<message>")
+
+
+def n(**data: Any) -> tf.Notification:
+    """One notification about the call, as the issue writes them."""
+    change = data.pop("ct", "updated")
+    body = {"changeType": change, "resourceUrl": f"/communications/calls/{CALL_ID}"}
+    (event,) = tf.parse_notifications({**body, "resourceData": data})
+    return event
+
+
+FAIL = n(state="established", resultInfo={"code": 500, "subCode": 7700})
+FAILURE_7700 = ResultInfo(500, 7700)
+
+
+def failed_first() -> Call:
+    """The first consultative attempt, failed as the seed documents."""
+    return replay(
+        UP,
+        FIRST,
+        *events_of(
+            SEED["consultative-transferring"],
+            SEED["consultative-audio-inactive"],
+            SEED["consultative-transfer-accepted"],
+            SEED["consultative-established-failed"],
+            SEED["consultative-audio-active"],
+        ),
+    )
+
+
+# 1. A late copy of a finished attempt never decides the next one.
+
+
+def test_the_first_attempts_failure_redelivered_during_the_retry_is_stale() -> None:
+    retry = tf.reduce(failed_first(), RETRY)
+    (late,) = events_of(SEED["consultative-established-failed"])
+    done = tf.step(retry, late)
+    assert done == tf.Step(
+        retry, Outcome.STALE, (), "a late copy of an earlier attempt's failure (500/7000)"
+    )
+    assert retry == Call(
+        CALL_ID,
+        CallState.ESTABLISHED,
+        Audio.ACTIVE,
+        Transfer(S.REQUESTED, request=RETRY),
+        None,
+        None,
+        (SEED_FAILURE,),
+    )
+
+
+def test_a_late_copy_leaks_nothing_into_the_retry_which_completes_with_its_own_request() -> None:
+    retry = tf.reduce(failed_first(), RETRY)
+    (late,) = events_of(SEED["consultative-established-failed"])
+    steps = step_through(
+        retry,
+        *events_of(SEED["consultative-transferring"]),
+        late,
+        *events_of(SEED["consultative-transfer-accepted"]),
+        late,
+        *events_of(SEED["consultative-terminated"]),
+        late,
+    )
+    assert [s.milestones for s in steps] == [
+        (),
+        (),
+        (Milestone.TRANSFER_ACCEPTED,),
+        (),
+        (Milestone.TRANSFER_COMPLETED, Milestone.CALL_TERMINATED),
+        (),
+    ]
+    assert steps[-1].call == Call(
+        CALL_ID,
+        CallState.TERMINATED,
+        Audio.INACTIVE,
+        Transfer(S.COMPLETED, None, None, Audio.INACTIVE, RETRY),
+        None,  # not the first attempt's failure next to AppTransferred
+        "AppTransferred",
+        (SEED_FAILURE,),
+    )
+    assert tf.consultation_fate(steps[-1].call, LEG) is tf.LegFate.REPLACED
+
+
+def test_a_different_failure_of_the_retry_fails_it_once() -> None:
+    retry = replay(failed_first(), RETRY, *events_of(SEED["consultative-transferring"]))
+    (late,) = events_of(SEED["consultative-established-failed"])
+    steps = step_through(retry, late, FAIL, late, FAIL)
+    assert [(s.outcome, s.milestones) for s in steps] == [
+        (Outcome.STALE, ()),
+        (Outcome.APPLIED, (Milestone.TRANSFER_FAILED,)),
+        (Outcome.STALE, ()),
+        (Outcome.DUPLICATE, ()),
+    ]
+    assert steps[1].reason == (
+        "failed the attempt: 500/7700; call state transferring → established; resultInfo 500/7700"
+    )
+    assert steps[-1].call == Call(
+        CALL_ID,
+        CallState.ESTABLISHED,
+        Audio.ACTIVE,
+        Transfer(S.FAILED, FAILURE_7700, None, None, RETRY),
+        FAILURE_7700,
+        None,
+        (SEED_FAILURE,),
+    )
+    assert tf.consultation_fate(steps[-1].call, LEG) is tf.LegFate.KEPT
+    third = tf.reduce(steps[-1].call, FIRST)
+    assert third.earlier_failures == (SEED_FAILURE, FAILURE_7700)
+    assert tf.step(third, late).outcome is tf.step(third, FAIL).outcome is Outcome.STALE
+
+
+def test_a_retry_that_really_fails_with_the_first_failures_result_waits_for_the_bot() -> None:
+    """Where the protocol cannot tell: the retry's own failure carries exactly the
+    resultInfo the first attempt failed with. It is read as a late copy, so the retry
+    stays in flight; the bot's timeout ends it (TransferAbandoned), and a GET shows
+    where the call stands."""
+    retry = replay(failed_first(), RETRY, *events_of(SEED["consultative-transferring"]))
+    same = events_of(SEED["consultative-established-failed"], SEED["consultative-audio-active"])
+    stuck = replay(retry, *same)
+    assert stuck.transfer == Transfer(S.TRANSFERRING, None, None, Audio.ACTIVE, RETRY)
+    assert tf.transfer_blockers(stuck) == (tf.Blocker.TRANSFER_IN_PROGRESS,)
+    assert tf.transfer_overdue(stuck, now=231.0, timeout=30.0)
+    abandoned = tf.step(stuck, TransferAbandoned())
+    assert abandoned.milestones == (Milestone.TRANSFER_FAILED,)
+    assert abandoned.reason == "failed the attempt (the bot abandoned it): no resultInfo"
+    answer = {"id": CALL_ID, "state": "established", "mediaState": {"audio": "active"}}
+    recovered = tf.reduce(abandoned.call, tf.parse_call_resource(answer))
+    assert recovered == Call(
+        CALL_ID,
+        CallState.ESTABLISHED,
+        Audio.ACTIVE,
+        Transfer(S.FAILED, None, None, Audio.ACTIVE, RETRY),
+        None,
+        None,
+        (SEED_FAILURE,),
+    )
+    assert tf.can_transfer(recovered)
+
+
+def test_a_late_copy_of_a_failed_legacy_operation_is_stale_in_the_retry() -> None:
+    failed = tf.OperationNotification(
+        CALL_ID, "op-1", status="failed", result=ResultInfo(500, 7000), progress="transferring"
+    )
+    first = replay(UP, FIRST, failed)
+    assert first.transfer is not None
+    assert first.transfer.status is S.FAILED
+    retry = tf.reduce(first, RETRY)
+    assert tf.step(retry, failed) == tf.Step(
+        retry, Outcome.STALE, (), "a late copy of an earlier attempt's failure (500/7000)"
+    )
+
+
+# 2. Findings 1 and 2 of the review, as the issue wrote them.
+
+
+def test_a_refused_retry_is_failed_whatever_arrived_before_the_refusal() -> None:
+    c = Call(CALL_ID, CallState.ESTABLISHED, Audio.ACTIVE)
+    for e in (
+        TransferRequested(),
+        FAIL,
+        TransferRequested(),
+        n(state="transferring"),
+        TransferRejected(ResultInfo(403, 8523)),
+    ):
+        c = tf.reduce(c, e)
+    assert c == Call(
+        CALL_ID,
+        CallState.ESTABLISHED,
+        Audio.ACTIVE,
+        Transfer(S.FAILED, ResultInfo(403, 8523), None, None, TransferRequested()),
+        ResultInfo(403, 8523),
+        None,
+        (FAILURE_7700,),
+    )
+    assert tf.transfer_blockers(c) == ()
+
+
+def test_a_request_after_an_observed_attempt_ended_opens_one_the_bot_can_close() -> None:
+    """docs/model.md: a request attaches to an observed attempt while it is in flight;
+    once it has ended, a request opens the next attempt (the contract is to reduce it
+    before the POST), and the bot's timeout can always close it."""
+    request = tf.consultative_transfer(tf.User("u"), "leg-1").event
+    c = Call(CALL_ID, CallState.ESTABLISHED)
+    for e in (n(state="transferring"), FAIL, request):
+        c = tf.reduce(c, e)
+    assert c == Call(
+        CALL_ID,
+        CallState.ESTABLISHED,
+        None,
+        Transfer(S.REQUESTED, request=request),
+        None,
+        None,
+        (FAILURE_7700,),
+    )
+    assert tf.step(c, FAIL).outcome is Outcome.STALE  # the observed attempt's failure again
+    closed = tf.step(c, TransferAbandoned())
+    assert closed.call.transfer == Transfer(S.FAILED, request=request)
+    assert closed.milestones == (Milestone.TRANSFER_FAILED,)
+    attached = replay(Call(CALL_ID, CallState.ESTABLISHED), n(state="transferring"), request)
+    assert attached.transfer == Transfer(S.TRANSFERRING, request=request)
+    assert tf.step(attached, request).reason == "a transfer attempt is already open"
+
+
+# 3. TransferAbandoned and the bot's own timeout.
+
+
+@pytest.mark.parametrize(
+    "heard",
+    [(), (n(state="transferring"),), (n(state="transferring"), n(state="transferAccepted"))],
+    ids=["requested", "transferring", "accepted"],
+)
+def test_abandoning_fails_an_attempt_in_flight_once_and_leaves_the_call_state(
+    heard: tuple[tf.Event, ...],
+) -> None:
+    call = replay(UP, RETRY, *heard)
+    steps = step_through(call, TransferAbandoned(), TransferAbandoned())
+    assert steps[0].call == call._replace(
+        transfer=call.transfer._replace(status=S.FAILED)  # type: ignore[union-attr]
+    )
+    assert steps[0].milestones == (Milestone.TRANSFER_FAILED,)
+    assert steps[1] == tf.Step(steps[0].call, Outcome.IGNORED, (), "no attempt is in flight")
+
+
+def test_abandoning_with_no_attempt_in_flight_changes_nothing() -> None:
+    completed = replay(UP, RETRY, *events_of(SEED["direct-terminated"]))
+    for call in (UP, Call(CALL_ID), failed_first()):
+        assert tf.step(call, TransferAbandoned()) == tf.Step(
+            call, Outcome.IGNORED, (), "no attempt is in flight"
+        )
+    assert tf.step(completed, TransferAbandoned()) == tf.Step(
+        completed, Outcome.STALE, (), "the call has already terminated"
+    )
+
+
+def test_an_abandoned_attempts_own_failure_arriving_later_puts_the_call_back() -> None:
+    abandoned = replay(UP, RETRY, n(state="transferring"), TransferAbandoned())
+    assert tf.transfer_blockers(abandoned) == (tf.Blocker.TRANSFER_IN_PROGRESS,)
+    late = replay(abandoned, FAIL)
+    assert late == Call(
+        CALL_ID,
+        CallState.ESTABLISHED,
+        Audio.ACTIVE,
+        Transfer(S.FAILED, request=RETRY),
+        FAILURE_7700,
+    )
+    assert tf.can_transfer(late)
+
+
+def test_an_attempt_is_overdue_only_in_flight_with_the_callers_time_past_the_timeout() -> None:
+    requested = tf.reduce(UP, RETRY)  # at=200.0
+    assert not tf.transfer_overdue(requested, now=230.0, timeout=30.0)
+    assert tf.transfer_overdue(requested, now=230.5, timeout=30.0)
+    accepted = replay(requested, n(state="transferring"), n(state="transferAccepted"))
+    assert tf.transfer_overdue(accepted, now=1000, timeout=30)
+    for done in (
+        tf.reduce(accepted, FAIL),
+        tf.reduce(accepted, TransferAbandoned()),
+        replay(accepted, *events_of(SEED["direct-terminated"])),
+    ):
+        assert not tf.transfer_overdue(done, now=1000, timeout=30)
+    untimed = tf.reduce(UP, TransferRequested())
+    observed = tf.reduce(UP, n(state="transferring"))
+    assert not tf.transfer_overdue(untimed, now=1e12, timeout=0)
+    assert not tf.transfer_overdue(observed, now=1e12, timeout=0)
+    assert not tf.transfer_overdue(UP, now=1e12, timeout=0)
+
+
+# 4. Recovery by asking Graph.
+
+
+def test_a_get_of_the_call_reads_as_a_notification_of_its_fields() -> None:
+    resource = {
+        "@odata.type": "#microsoft.graph.call",
+        "id": CALL_ID,
+        "state": "established",
+        "direction": "outgoing",
+        "mediaState": {"audio": "active"},
+        "resultInfo": {"code": 500, "subcode": 7000, "message": "m"},
+        "terminationReason": None,
+        "callChainId": "chain",
+    }
+    for body in (resource, json.dumps(resource), json.dumps(resource).encode()):
+        event = tf.parse_call_resource(body)
+        assert event == tf.CallNotification(
+            CALL_ID,
+            tf.ChangeType.UPDATED,
+            CallState.ESTABLISHED,
+            Audio.ACTIVE,
+            ResultInfo(500, 7000, "m"),
+            None,
+            None,
+            resource,
+        )
+        assert event.data["callChainId"] == "chain"  # kept, not dropped
+
+
+@pytest.mark.parametrize(
+    ("body", "path", "expected"),
+    [
+        ("[]", "$", "a call resource"),
+        ({"state": "established"}, "$.id", "the call id"),
+        ({"id": ""}, "$.id", "the call id"),
+        ({"id": 7}, "$.id", "the call id"),
+        ({"id": CALL_ID, "state": 3}, "$.state", "a callState string"),
+        ({"id": CALL_ID, "mediaState": []}, "$.mediaState", "a callMediaState object"),
+        ({"id": CALL_ID, "mediaState": {"audio": 1}}, "$.mediaState.audio", "a mediaState"),
+        ({"id": CALL_ID, "resultInfo": {"code": "x"}}, "$.resultInfo.code", "an Int32"),
+        ({"id": CALL_ID, "terminationReason": 5}, "$.terminationReason", "a string"),
+        (b"\xff", "$", "UTF-8 text"),
+        ("{", "$", "valid JSON"),
+    ],
+)
+def test_a_get_answer_that_is_not_a_call_is_refused_naming_the_path(
+    body: Any, path: str, expected: str
+) -> None:
+    with pytest.raises(tf.NotificationError) as caught:
+        tf.parse_call_resource(body)
+    assert caught.value.path == path
+    assert caught.value.expected.startswith(expected)
+
+
+def test_a_get_cannot_move_an_axis_back_and_a_stale_result_in_it_is_a_late_copy() -> None:
+    accepted = replay(UP, RETRY, n(state="transferring"), n(state="transferAccepted"))
+    before = {"id": CALL_ID, "state": "established"}
+    assert tf.step(accepted, tf.parse_call_resource(before)) == tf.Step(
+        accepted, Outcome.STALE, (), "the view has already moved past it"
+    )
+    retry = tf.reduce(failed_first(), RETRY)
+    persisting = {**before, "resultInfo": {"code": 500, "subcode": 7000, "message": "<message>"}}
+    assert tf.step(retry, tf.parse_call_resource(persisting)).outcome is Outcome.STALE
+
+
+def test_a_get_answered_404_means_the_call_is_gone() -> None:
+    abandoned = replay(UP, RETRY, n(state="transferring"), TransferAbandoned())
+    gone = tf.step(abandoned, tf.call_gone(CALL_ID))
+    assert gone.call == Call(
+        CALL_ID,
+        CallState.TERMINATED,
+        Audio.INACTIVE,
+        Transfer(S.FAILED, None, None, Audio.INACTIVE, RETRY),
+    )
+    assert gone.milestones == (Milestone.CALL_TERMINATED,)
+    assert tf.transfer_blockers(gone.call) == (tf.Blocker.TERMINATED,)
+    in_flight = tf.step(tf.reduce(UP, RETRY), tf.call_gone(CALL_ID))
+    assert in_flight.milestones == (Milestone.TRANSFER_FAILED, Milestone.CALL_TERMINATED)
+    with pytest.raises(ValueError, match="call_id"):
+        tf.call_gone("")
+
+
+# 5. What each applied event did, and Call.result across attempts.
+
+
+def test_each_applied_step_says_what_it_did() -> None:
+    steps = step_through(
+        UP,
+        n(state="transferring"),
+        RETRY,
+        n(state="transferring", mediaState={"audio": "inactive"}),
+        n(state="transferAccepted"),
+        FAIL,
+    )
+    assert [s.reason for s in steps] == [
+        "opened an attempt by observation: in progress; call state established → transferring",
+        "attached the request to the attempt opened by observation",
+        "audio active → inactive",
+        "the target accepted the transfer; call state transferring → transferAccepted",
+        "failed the attempt: 500/7700; call state transferAccepted → established; "
+        "resultInfo 500/7700",
+    ]
+    context = n(state="established", resultInfo={"code": 500, "subcode": 7000}, replacesContext="c")
+    assert tf.step(tf.reduce(UP, RETRY), context).reason == (
+        "failed the attempt: 500/7000; replacesContext 'c'; resultInfo 500/7000"
+    )
+
+
+def test_call_result_is_the_current_attempts() -> None:
+    failed = failed_first()
+    assert failed.result == SEED_FAILURE
+    assert tf.reduce(failed, RETRY).result is None
+    success = replay(tf.reduce(failed, RETRY), *events_of(SEED["direct-terminated"]))
+    assert (success.result, success.termination_reason) == (None, "AppTransferred")
+
+
+# 6. Smaller findings.
+
+
+def test_a_failed_transfer_operation_without_a_result_keeps_the_calls_result() -> None:
+    hung = ResultInfo(500, 9999, "earlier")
+    call = UP._replace(result=hung)
+    failed = tf.OperationNotification(CALL_ID, "op", status="failed", progress="transferring")
+    assert tf.reduce(tf.reduce(call, FIRST), failed).result is None  # opening cleared it
+    observed = tf.reduce(call, failed)
+    assert observed.transfer == Transfer(S.FAILED)
+    assert observed.result is None
+    held = Call(CALL_ID, CallState.ESTABLISHED, Audio.ACTIVE, Transfer(S.TRANSFERRING), hung)
+    assert tf.reduce(held, failed).result == hung
+
+
+def test_an_event_keeps_the_notification_it_came_in() -> None:
+    notification = {
+        "@odata.type": "#microsoft.graph.commsNotification",
+        "@odata.etag": 'W/"54451"',
+        "changeType": "updated",
+        "resource": f"/app/calls/{CALL_ID}",
+        "resourceUrl": f"/communications/calls/{CALL_ID}",
+        "resourceData": {"state": "transferring"},
+        "futureField": [1, 2],
+    }
+    (event,) = tf.parse_notifications({"value": [notification]})
+    assert event.notification is notification or event.notification == notification
+    assert event.notification["@odata.etag"] == 'W/"54451"'
+    assert event == tf.CallNotification(
+        CALL_ID, state=CallState.TRANSFERRING, data={"state": "transferring"}
+    )  # the envelope is kept, not compared
+    operation = dict(notification, resourceUrl=f"/communications/calls/{CALL_ID}/operations/o")
+    (op,) = tf.parse_notifications(operation)
+    assert op.notification["futureField"] == [1, 2]
