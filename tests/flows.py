@@ -199,7 +199,7 @@ def _legacy_call(state: str, audio: str) -> Body:
     return {"value": [{"changeType": "updated", "resource": url, "resourceData": data}]}
 
 
-def _legacy_failed_operation() -> Body:
+def legacy_failed_operation() -> Body:
     """The legacy transfer operation failing (inferred: D3 documents running and completed)."""
     body: Body = copy.deepcopy(DOCS["legacy-operation-accepted"])
     data = body["value"][0]["resourceData"]
@@ -250,7 +250,7 @@ VARIANT_FLOWS: list[Flow] = [
         (
             DOCS["legacy-operation-transferring"],
             _legacy_call("transferring", "inactive"),
-            _legacy_failed_operation(),
+            legacy_failed_operation(),
             _legacy_call("established", "active"),
         ),
         LEGACY_FAILED,

@@ -3,10 +3,22 @@
 from __future__ import annotations
 
 import json
+from collections import Counter
+from itertools import permutations
 from typing import Any
 
 import pytest
-from flows import CALL_ID, SEED, events_of, replay, step_through
+from flows import (
+    CALL_ID,
+    DOCS,
+    LEGACY_CALL_ID,
+    LEGACY_REQUEST,
+    SEED,
+    events_of,
+    legacy_failed_operation,
+    replay,
+    step_through,
+)
 
 import transfer_fsm as tf
 from transfer_fsm import (
@@ -445,3 +457,29 @@ def test_an_event_keeps_the_notification_it_came_in() -> None:
     operation = dict(notification, resourceUrl=f"/communications/calls/{CALL_ID}/operations/o")
     (op,) = tf.parse_notifications(operation)
     assert op.notification["futureField"] == [1, 2]
+
+
+def test_a_failed_legacy_operation_converges_unless_its_media_says_established() -> None:
+    """Media-only notifications after a failure rank on the attempt's chain: every
+    order ends restored. Media notifications that say ``established`` are media
+    outside a transfer once the operation has failed (last writer wins): pinned."""
+    start = tf.reduce(Call(LEGACY_CALL_ID, CallState.ESTABLISHED, Audio.ACTIVE), LEGACY_REQUEST)
+
+    def media(audio: str, state: str | None) -> dict[str, Any]:
+        data: dict[str, Any] = {"mediaState": {"audio": audio}}
+        if state is not None:
+            data["state"] = state
+        url = f"/app/calls/{LEGACY_CALL_ID}"
+        return {"value": [{"changeType": "updated", "resource": url, "resourceData": data}]}
+
+    def finals(state: str | None) -> Counter[Audio | None]:
+        bodies = (
+            DOCS["legacy-operation-transferring"],
+            media("inactive", state),
+            legacy_failed_operation(),
+            media("active", state),
+        )
+        return Counter(replay(start, *order).audio for order in permutations(events_of(*bodies)))
+
+    assert finals(None) == Counter({Audio.ACTIVE: 24})
+    assert finals("established") == Counter({Audio.ACTIVE: 16, Audio.INACTIVE: 8})
