@@ -85,6 +85,15 @@ BOT_EVENTS: list[tf.Event] = [
     REQUEST,
     tf.TransferRequested(replaces_call_id="e5d39592", client_context="ctx"),
     tf.TransferRejected(ResultInfo(403, 8523, "Cannot do transfer for meeting mode")),
+    tf.TransferRequested(client_context="retry", target=tf.Phone("+12345678901"), at=12.5),
+    tf.TransferAbandoned(),
+    tf.parse_call_resource(
+        {"id": CALL_ID, "state": "established", "mediaState": {"audio": "active"}}
+    ),
+    tf.parse_call_resource(
+        {"id": CALL_ID, "state": "established", "resultInfo": {"code": 500, "subcode": 7000}}
+    ),
+    tf.call_gone(CALL_ID),
 ]
 NOTIFICATIONS: list[tf.Event] = [
     event
@@ -186,6 +195,9 @@ def test_monotone_progress(start: Call, events: list[tf.Event]) -> None:
         if call.state is CallState.TERMINATED:
             assert new == call
         old_attempt, new_attempt = call.transfer, new.transfer
+        kept = len(call.earlier_failures)
+        assert new.earlier_failures[:kept] == call.earlier_failures  # it only grows
+        assert len(set(new.earlier_failures)) == len(new.earlier_failures)  # each once
         if old_attempt is not None:
             assert new_attempt is not None
             if not _reopened(old_attempt, new_attempt, event):

@@ -10,8 +10,7 @@ future ``state`` string, say) are kept as plain strings.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from types import MappingProxyType
+from collections.abc import Iterator, Mapping
 from typing import NamedTuple, TypeAlias, TypeVar
 
 from .values import (
@@ -26,7 +25,32 @@ from .values import (
 
 _N = TypeVar("_N", bound=tuple)  # type: ignore[type-arg]
 
-EMPTY: Mapping[str, object] = MappingProxyType({})
+class _Empty(Mapping[str, object]):
+    """The empty, immutable mapping an event holds when it was given no data.
+
+    Unlike ``MappingProxyType({})`` it pickles and deep-copies (as itself), so
+    every event can be queued, stored or copied.
+    """
+
+    __slots__ = ()
+
+    def __getitem__(self, key: str) -> object:
+        raise KeyError(key)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(())
+
+    def __len__(self) -> int:
+        return 0
+
+    def __repr__(self) -> str:
+        return "{}"
+
+    def __reduce__(self) -> str:
+        return "EMPTY"
+
+
+EMPTY: Mapping[str, object] = _Empty()
 
 
 def _envelope_aside(cls: type[_N]) -> type[_N]:
