@@ -210,7 +210,7 @@ def test_a_refused_retry_is_failed_whatever_arrived_before_the_refusal() -> None
         CallState.ESTABLISHED,
         Audio.ACTIVE,
         Transfer(S.FAILED, ResultInfo(403, 8523), None, None, TransferRequested()),
-        ResultInfo(403, 8523),
+        None,  # the call's resultInfo is Graph's; the POST's answer is the attempt's result
         None,
         (FAILURE_7700,),
     )
@@ -305,6 +305,11 @@ def test_an_attempt_is_overdue_only_in_flight_with_the_callers_time_past_the_tim
     assert not tf.transfer_overdue(untimed, now=1e12, timeout=0)
     assert not tf.transfer_overdue(observed, now=1e12, timeout=0)
     assert not tf.transfer_overdue(UP, now=1e12, timeout=0)
+    for now, timeout in ((float("nan"), 1.0), (1.0, float("inf")), (True, 1.0)):
+        with pytest.raises(ValueError, match="a finite number"):
+            tf.transfer_overdue(requested, now=now, timeout=timeout)
+    with pytest.raises(ValueError, match="the request's at"):
+        tf.transfer_overdue(tf.reduce(UP, TransferRequested(at=float("nan"))), now=1, timeout=1)
 
 
 # 4. Recovery by asking Graph.
@@ -415,6 +420,13 @@ def test_each_applied_step_says_what_it_did() -> None:
     )
 
 
+def test_opening_a_retry_says_so_and_compares_nothing_with_the_old_attempt() -> None:
+    failed = failed_first()
+    assert tf.step(failed, RETRY) == tf.Step(
+        tf.reduce(failed, RETRY), Outcome.APPLIED, (), "opened an attempt (the bot's request)"
+    )
+
+
 def test_call_result_is_the_current_attempts() -> None:
     failed = failed_first()
     assert failed.result == SEED_FAILURE
@@ -431,9 +443,8 @@ def test_a_failed_transfer_operation_without_a_result_keeps_the_calls_result() -
     call = UP._replace(result=hung)
     failed = tf.OperationNotification(CALL_ID, "op", status="failed", progress="transferring")
     assert tf.reduce(tf.reduce(call, FIRST), failed).result is None  # opening cleared it
-    observed = tf.reduce(call, failed)
-    assert observed.transfer == Transfer(S.FAILED)
-    assert observed.result is None
+    observed = tf.reduce(call, failed)  # observation opens it: no boundary, nothing cleared
+    assert observed == call._replace(transfer=Transfer(S.FAILED))
     held = Call(CALL_ID, CallState.ESTABLISHED, Audio.ACTIVE, Transfer(S.TRANSFERRING), hung)
     assert tf.reduce(held, failed).result == hung
 
@@ -483,3 +494,74 @@ def test_a_failed_legacy_operation_converges_unless_its_media_says_established()
 
     assert finals(None) == Counter({Audio.ACTIVE: 24})
     assert finals("established") == Counter({Audio.ACTIVE: 16, Audio.INACTIVE: 8})
+
+
+def test_a_failure_learnt_after_abandoning_is_remembered_for_the_retry() -> None:
+    """Abandon, then a GET still shows the failure: its late notification is a copy."""
+    abandoned = replay(UP, FIRST, n(state="transferring"), TransferAbandoned())
+    answer = {"id": CALL_ID, "state": "established", "resultInfo": {"code": 500, "subCode": 7700}}
+    known = tf.reduce(abandoned, tf.parse_call_resource(answer))
+    assert known.result == FAILURE_7700
+    retry = tf.reduce(known, RETRY)
+    assert retry.earlier_failures == (FAILURE_7700,)
+    assert tf.step(retry, FAIL).outcome is Outcome.STALE
+    assert tf.step(retry, tf.parse_call_resource(answer)).outcome is Outcome.STALE
+
+
+def test_every_failure_an_attempt_ended_with_is_remembered() -> None:
+    """A failed operation without a code word, then the call's own failure: both."""
+    operation = tf.OperationNotification(
+        CALL_ID, "op", status="failed", result=ResultInfo(500, 0), progress="transferring"
+    )
+    failed = replay(UP, FIRST, operation, FAIL)
+    retry = tf.reduce(failed, RETRY)
+    assert retry.earlier_failures == (ResultInfo(500, 0), FAILURE_7700)
+    assert {tf.step(retry, e).outcome for e in (operation, FAIL)} == {Outcome.STALE}
+
+
+def test_a_retrys_own_failed_operation_is_told_apart_by_its_client_context() -> None:
+    def failed(context: str) -> tf.OperationNotification:
+        result = ResultInfo(500, 7000)
+        return tf.OperationNotification(
+            CALL_ID, context, "updated", "failed", result, "transferring", context
+        )
+
+    retry = replay(UP, FIRST, failed("first"), RETRY)
+    assert tf.step(retry, failed("first")).outcome is Outcome.STALE
+    done = tf.step(retry, failed("retry"))
+    assert done.milestones == (Milestone.TRANSFER_FAILED,)
+    assert done.call.transfer == Transfer(S.FAILED, ResultInfo(500, 7000), request=RETRY)
+
+
+def test_observation_does_not_clear_the_result_so_its_order_does_not_matter() -> None:
+    terminating = n(state="terminating", resultInfo={"code": 408, "subcode": 0})
+    transferring = n(state="transferring")
+    assert replay(UP, terminating, transferring) == replay(UP, transferring, terminating)
+    assert replay(UP, terminating, transferring).result == ResultInfo(408, 0)
+
+
+def test_an_abandoned_attempt_that_completes_after_all_keeps_its_request() -> None:
+    abandoned = replay(UP, FIRST, n(state="transferring"), TransferAbandoned())
+    done = tf.step(abandoned, *events_of(SEED["consultative-terminated"]))
+    assert done.call == Call(
+        CALL_ID,
+        CallState.TERMINATED,
+        Audio.INACTIVE,
+        Transfer(S.COMPLETED, None, None, Audio.INACTIVE, FIRST),
+        None,
+        "AppTransferred",
+    )
+    assert done.milestones == (Milestone.TRANSFER_COMPLETED, Milestone.CALL_TERMINATED)
+    assert tf.consultation_fate(done.call, LEG) is tf.LegFate.REPLACED
+    failed = replay(UP, FIRST, FAIL, *events_of(SEED["consultative-terminated"]))
+    assert failed.transfer == Transfer(S.COMPLETED, None, None, Audio.INACTIVE)  # another one
+
+
+def test_a_media_only_inactive_after_a_failed_attempt_is_stale() -> None:
+    failed = failed_first()
+    media_only = n(mediaState={"audio": "inactive"})
+    assert tf.step(failed, media_only) == tf.Step(
+        failed, Outcome.STALE, (), "the view has already moved past it"
+    )
+    with_state = n(state="established", mediaState={"audio": "inactive"})
+    assert tf.reduce(failed, with_state).audio is Audio.INACTIVE  # last writer wins (5)

@@ -168,7 +168,7 @@ def test_late_and_repeated_notifications_are_reported_not_applied() -> None:
         (
             Outcome.APPLIED,
             "completed the attempt; call state transferAccepted → terminated; "
-            "audio active → inactive",
+            "audio active → inactive; terminationReason 'AppTransferred'",
         ),
         (Outcome.STALE, "the call has already terminated"),
         (Outcome.DUPLICATE, "everything it says is already in the view"),

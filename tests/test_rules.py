@@ -76,7 +76,7 @@ def test_a_rejected_request_fails_the_attempt_and_a_new_request_opens_another() 
     rejected = ResultInfo(403, 8523, "Cannot do transfer for meeting mode")
     failed = replay(UP, REQUEST, TransferRejected(rejected))
     assert failed == UP._replace(
-        transfer=Transfer(TransferStatus.FAILED, rejected, request=REQUEST), result=rejected
+        transfer=Transfer(TransferStatus.FAILED, rejected, request=REQUEST)
     )
     again = TransferRequested(client_context="second")
     assert tf.reduce(failed, again) == UP._replace(
@@ -109,11 +109,23 @@ def test_a_rejection_fails_the_attempt_whatever_it_has_seen(heard: tuple[tf.Even
         S.ESTABLISHED,
         call.audio,
         Transfer(TransferStatus.FAILED, refused, None, call.transfer.audio, REQUEST),
-        refused,
     )
     assert done.milestones == (Milestone.TRANSFER_FAILED,)
     assert done.reason.startswith("failed the attempt (Graph refused the request): 403/8523")
     assert tf.can_transfer(done.call)
+
+
+@pytest.mark.parametrize("state", [S.HOLD, S.REDIRECTING, S.TERMINATING])
+def test_a_rejection_leaves_a_state_the_attempt_did_not_report(state: CallState) -> None:
+    call = replay(UP._replace(state=state), REQUEST)
+    done = tf.step(call, TransferRejected(ResultInfo(403, 8523)))
+    assert done.call == Call(
+        CALL_ID,
+        state,
+        Audio.ACTIVE,
+        Transfer(TransferStatus.FAILED, ResultInfo(403, 8523), request=REQUEST),
+    )
+    assert done.reason == "failed the attempt (Graph refused the request): 403/8523"
 
 
 def test_a_rejection_with_no_attempt_in_flight_changes_nothing() -> None:

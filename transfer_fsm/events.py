@@ -25,6 +25,7 @@ from .values import (
 
 _N = TypeVar("_N", bound=tuple)  # type: ignore[type-arg]
 
+
 class _Empty(Mapping[str, object]):
     """The empty, immutable mapping an event holds when it was given no data.
 

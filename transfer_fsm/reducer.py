@@ -18,6 +18,7 @@ from .rules import (
     MEDIA_CHAIN,
     PLAIN_FACT,
     REFINABLE,
+    REFUSAL_RESTORES,
     RULES,
     STATE_RANK,
     TERMINATED_AUDIO,
@@ -30,6 +31,7 @@ from .rules import (
     operation_fact,
 )
 from .values import (
+    SUCCESS_CODES,
     Audio,
     Call,
     CallState,
@@ -111,8 +113,7 @@ def compile_moves() -> dict[Phase, dict[CallState | None, dict[Fact, Move]]]:
 def compile_media() -> dict[Phase, dict[Fact, Media]]:
     """How each phase's media axis takes the audio of each fact."""
     return {
-        phase: {fact: modes[media_kind(fact)] for fact in Fact}
-        for phase, modes in MEDIA.items()
+        phase: {fact: modes[media_kind(fact)] for fact in Fact} for phase, modes in MEDIA.items()
     }
 
 
@@ -149,9 +150,14 @@ def reduce(call: Call, event: Event) -> Call:
     if move is not None:  # the call-state axis and the transfer status
         new_state, status, final, attempt = move
         if attempt is _OPEN:
-            if t_result is not None and t_result not in earlier:
-                earlier = (*earlier, t_result)
-            result = t_result = t_context = t_audio = t_request = None
+            if phase is not None:  # after a failed attempt, whose failures are remembered
+                earlier = remembered(earlier, t_result, result)
+                result = None
+                if t_result is not None:  # one the bot abandoned keeps its request
+                    t_request = None
+            else:
+                t_request = None
+            t_result = t_context = t_audio = None
         if new_state is not None:
             state = new_state
             if event_result is not None:
@@ -197,9 +203,11 @@ def _advance_attempt(
         return call
     new_state, status, final, attempt = move
     if attempt is _OPEN:
-        if t_result is not None and t_result not in earlier:
-            earlier = (*earlier, t_result)
-        c_result = t_result = t_context = t_audio = None
+        if phase is not None:  # after a failed attempt, whose failures are remembered
+            earlier = remembered(earlier, t_result, c_result)
+        if phase is not None or fact is _REQUESTED:  # the bot's boundary clears the result
+            c_result = None
+        t_result = t_context = t_audio = None
         t_request = request
     elif phase is None:
         return call
@@ -207,7 +215,9 @@ def _advance_attempt(
         if t_request is not None or request is None:
             return call
         t_request = request
-    if new_state is not None:  # a refusal or a failed transfer operation: the call is back
+    if fact is _REJECTED:  # the attempt never started: what it saw was an earlier one's
+        state = REFUSAL_RESTORES.get(state, state)
+    if new_state is not None:  # a failed transfer operation: the call is back
         state = new_state
         if result is not None:
             c_result = result
@@ -220,6 +230,17 @@ def _advance_attempt(
         earlier,
     )  # fmt: skip
     return call if tuple.__eq__(new, call) else _new_call(Call, new)
+
+
+def remembered(
+    earlier: tuple[ResultInfo, ...], *ended: ResultInfo | None
+) -> tuple[ResultInfo, ...]:
+    """``earlier_failures`` once an attempt opens after a failed one: every failure
+    ``resultInfo`` the failed attempt was ended or followed by, each once."""
+    for result in ended:
+        if result is not None and result[0] not in SUCCESS_CODES and result not in earlier:
+            earlier = (*earlier, result)
+    return earlier
 
 
 def _reduce_other(call: Call, event: Event) -> Call:

@@ -121,25 +121,25 @@ def describe(old: Call, new: Call, event: Event) -> str:
         clauses.append(f"audio {_word(old.audio)} → {_word(new.audio)}")
     if new.result != old.result and new.result is not None:
         clauses.append(f"resultInfo {_code(new.result)}")
+    if new.termination_reason != old.termination_reason:
+        clauses.append(f"terminationReason {new.termination_reason!r}")
     return "; ".join(clauses) or "applied"
 
 
-def _attempt_clauses(
-    old: Call, new: Call, fact: Fact | None, attempt: Attempt | None
-) -> list[str]:
+def _attempt_clauses(old: Call, new: Call, fact: Fact | None, attempt: Attempt | None) -> list[str]:
     before, after = old.transfer, new.transfer
     if after is None:
         return []
     clauses = []
     status = after.status
-    if attempt is Attempt.OPEN:
+    if attempt is Attempt.OPEN:  # a new attempt: nothing of the old one to compare
         words = OPENED_WORDS[status]
         if status is TransferStatus.FAILED:
             words += f": {_code(after.result)}"
-        clauses.append(words)
-    elif attempt is Attempt.ATTACH and before is not None and before.request is None:
+        return [words]
+    if attempt is Attempt.ATTACH and before is not None and before.request is None:
         clauses.append("attached the request to the attempt opened by observation")
-    if before is not None and attempt is not Attempt.OPEN and before.status is not status:
+    if before is not None and before.status is not status:
         words = STATUS_WORDS[status]
         if status is TransferStatus.FAILED:
             cause = FAILURE_CAUSES.get(fact) if fact is not None else None

@@ -251,14 +251,21 @@ def transfer_overdue(call: Call, now: float, timeout: float) -> bool:
     completed), or whose request carries no ``at`` (or that was opened by
     observation, with no request), is never overdue. When it is overdue, the
     bot reduces :class:`~transfer_fsm.TransferAbandoned` and may ask Graph
-    where the call stands (:func:`~transfer_fsm.parse_call_resource`).
+    where the call stands (:func:`~transfer_fsm.parse_call_resource`). Raises
+    ``ValueError`` when ``now``, ``timeout`` or the request's ``at`` is not a
+    finite number.
     """
+    for name, value in (("now", now), ("timeout", timeout)):
+        if not _finite(value):
+            raise ValueError(f"{name}: a finite number of seconds, got {value!r}")
     transfer = call.transfer
     if transfer is None or transfer.status not in IN_FLIGHT_STATUSES:
         return False
     request = transfer.request
     if request is None or request.at is None:
         return False
+    if not _finite(request.at):
+        raise ValueError(f"the request's at: a finite number of seconds, got {request.at!r}")
     return now - request.at > timeout
 
 

@@ -34,12 +34,15 @@ Two rules hold above the tables:
 
 Beside the axes, five bookkeeping rules (applied by the reducer): the call's
 ``result`` and ``termination_reason`` are taken from an event whose state the
-call-state axis takes, and opening an attempt clears ``result`` (it belongs
-to the current attempt); the attempt's ``result`` is the ``resultInfo`` of the
-event that ends it; its ``replaces_context`` is the first one reported while
-it exists; a request attaches only to an attempt that has none; and opening
-an attempt after a failed one adds the failed attempt's ``result`` to the
-call's ``earlier_failures``.
+call-state axis takes, and the bot's request or an attempt after a failed
+one clears ``result`` (it belongs to the current attempt); the attempt's
+``result`` is the ``resultInfo`` of the event that ends it; its
+``replaces_context`` is the first one reported while it exists; a request
+attaches only to an attempt that has none; and opening
+an attempt after a failed one adds the failure ``resultInfo`` the failed
+attempt ended with, and the call's own failure ``result`` since, to the
+call's ``earlier_failures`` (an attempt opened by observation after one that
+ended with no ``resultInfo``, as an abandoned one does, keeps its request).
 
 **Attempts over time.** Graph gives no attempt id, so a redelivered
 notification of an earlier attempt looks like one of the current attempt's.
@@ -50,11 +53,13 @@ a late copy, which no table moves in any phase: it changes nothing, not
 even the media axis or the attempt's ``replaces_context``. The other
 notifications of an earlier attempt (``transferring``, ``transferAccepted``,
 audio) carry nothing that tells them apart and count for the current one;
-they cannot end it. Three bot events end an attempt whatever it has seen:
-``TransferRejected`` (Graph refused the POST: the attempt never started, so
-the call is back to ``established``), ``TransferAbandoned`` (the bot's own
-timeout; the call state stays, as the bot does not know it) and, ranked like
-any notification, the answer of a ``GET`` of the call.
+they cannot end it. Two bot events end an attempt whatever it has seen:
+``TransferRejected`` (Graph refused the POST: the attempt never started, so a
+``transferring`` / ``transferAccepted`` it saw was an earlier attempt's and
+the call is back to ``established``, see ``REFUSAL_RESTORES``) and
+``TransferAbandoned`` (the bot's own timeout; the call state stays, as the bot
+does not know it). The answer of a ``GET`` of the call is read as one more
+notification, by the same rules.
 
 The legacy beta transfer reports its progress on a ``commsOperation``
 instead of the call's state: its ``resultInfo.subCode`` words are facts of
@@ -167,7 +172,6 @@ FACT_STATE: dict[Fact, CallState] = {
     Fact.TERMINATING: CallState.TERMINATING,
     Fact.TERMINATED: CallState.TERMINATED,
     Fact.TERMINATED_TRANSFERRED: CallState.TERMINATED,
-    Fact.REJECTED: CallState.ESTABLISHED,
 }
 
 # The plain fact of each state a notification can carry; the two compound
@@ -237,8 +241,11 @@ def operation_fact(
     operation is the transfer's: it carries a progress word, or it echoes the
     ``clientContext`` of the bot's request (Graph asks for a unique context
     per request). An operation of another type (a prompt, a recording, an
-    invitation) is no transfer fact (``None``). A failure whose ``resultInfo``
-    is in ``earlier`` (the call's ``earlier_failures``) is a late copy.
+    invitation) is no transfer fact (``None``). A failed transfer operation (a
+    progress word) that echoes another ``clientContext`` than the current
+    request's is a late copy of an earlier attempt's (``EARLIER_FAILURE``);
+    without a context to compare, so is one whose ``resultInfo`` is in
+    ``earlier`` (the call's ``earlier_failures``).
     """
     if event.data.get("@odata.type") not in TRANSFER_OPERATION_TYPES:
         return None
@@ -247,9 +254,14 @@ def operation_fact(
     if status is None or status.lower() != OPERATION_FAILED_STATUS:
         return progress
     context = None if request is None else request.client_context
-    if progress is not None or (context is not None and event.client_context == context):
-        return _EARLIER if event.result in earlier else Fact.OPERATION_FAILED
-    return None
+    echoed = event.client_context
+    if context is not None and echoed == context:
+        return Fact.OPERATION_FAILED
+    if progress is None:
+        return None
+    if context is not None and echoed is not None:  # another request's transfer
+        return _EARLIER
+    return _EARLIER if event.result in earlier else Fact.OPERATION_FAILED
 
 
 # The bot's own events, as facts.
@@ -302,8 +314,8 @@ IN_FLIGHT: dict[Fact, Rule] = {
     Fact.OPERATION_ACCEPTED: Rule(None, _S.ACCEPTED),
     Fact.OPERATION_FAILED: Rule(3, _S.FAILED),
     Fact.REQUESTED: Rule(None, None, Attempt.ATTACH),
-    # The POST was refused: the attempt never started, the call is as a failure leaves it.
-    Fact.REJECTED: Rule(3, _S.FAILED),
+    # The POST was refused: the attempt never started (see REFUSAL_RESTORES).
+    Fact.REJECTED: Rule(None, _S.FAILED),
     # The bot gave up waiting; it does not know the call state.
     Fact.ABANDONED: Rule(None, _S.FAILED),
 }
@@ -318,6 +330,14 @@ AFTER_FAILURE: dict[Fact, Rule] = {
     # A failed attempt gave the call back: a transfer that ends it is another one.
     Fact.TERMINATED_TRANSFERRED: Rule(5, _S.COMPLETED, Attempt.OPEN),
     Fact.REQUESTED: Rule(None, _S.REQUESTED, Attempt.OPEN),
+}
+
+# A refused POST means the attempt never started, so a state only an attempt
+# reports (a late copy of an earlier attempt's) gives way to the state a failed
+# attempt leaves; any other state (hold, terminating) stays as it is.
+REFUSAL_RESTORES: dict[CallState | None, CallState | None] = {
+    CallState.TRANSFERRING: CallState.ESTABLISHED,
+    CallState.TRANSFER_ACCEPTED: CallState.ESTABLISHED,
 }
 
 # The phase is the current attempt's status (``None``: no attempt). A
@@ -347,6 +367,7 @@ MEDIA: dict[TransferStatus | None, tuple[Media, Media, Media]] = {
 def media_kind(fact: Fact) -> int:
     """Which column of :data:`MEDIA` a fact's audio is read by."""
     return 2 if fact in ATTEMPT_FACTS else 1 if fact in STATELESS_FACTS else 0
+
 
 MEDIA_CHAIN: dict[Audio | None, int] = {None: 0, Audio.INACTIVE: 1, Audio.ACTIVE: 2}
 TERMINATED_AUDIO = Audio.INACTIVE

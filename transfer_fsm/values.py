@@ -214,7 +214,8 @@ class TransferRejected(NamedTuple):
 
     A refused POST is Graph's word that the attempt never started, so it fails
     the attempt whatever arrived in between (that belonged to an earlier
-    attempt) and puts the call back to ``established``.
+    attempt): a ``transferring`` / ``transferAccepted`` it saw gives way to
+    ``established``. ``result`` becomes the attempt's result.
     """
 
     result: ResultInfo | None = None
@@ -273,12 +274,12 @@ class Call(CallFields):
     ``None`` until observed. ``transfer`` is the current attempt (``None``
     until there is one). ``result`` and ``termination_reason`` hold Graph's
     ``resultInfo`` and ``terminationReason`` as last reported with a state the
-    call-state axis took since the current attempt opened (opening an attempt
-    clears ``result``: after a transfer it is the termination's, after a
-    failure the failure's). ``earlier_failures`` holds the ``resultInfo`` of
-    each earlier attempt that failed with one, oldest first, each once: a
-    failure notification that carries one of them is a late copy of that
-    attempt's, and decides nothing.
+    call-state axis took; the bot's request, or an attempt after a failed one,
+    clears ``result`` (after a transfer it is the termination's, after a
+    failure the failure's). ``earlier_failures`` holds every failure
+    ``resultInfo`` an earlier attempt ended with or the call reported after
+    it, oldest first, each once: a failure notification that carries one of
+    them is a late copy of that attempt's, and decides nothing.
 
     Behaves like a ``NamedTuple`` of those seven fields (``_fields``,
     ``_replace``, ``==``, ``hash``, ``repr``) but is stored flat, the
@@ -345,7 +346,7 @@ class Call(CallFields):
 
     @property
     def earlier_failures(self) -> tuple[ResultInfo, ...]:
-        """The ``resultInfo`` of each earlier attempt that failed with one, oldest first."""
+        """Every failure ``resultInfo`` of the call's earlier attempts, oldest first."""
         return self[10]
 
     def _asdict(self) -> dict[str, object]:
