@@ -288,7 +288,7 @@ class Call(CallFields):
         """Graph's ``terminationReason``, as last reported with a state the axis took."""
         return self[4]
 
-    def _asdict(self) -> dict[str, object]:
+    def _asdict(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in self._fields}
 
     def _replace(self, **changes: Any) -> Call:
