@@ -523,7 +523,7 @@ def test_a_retrys_own_failed_operation_is_told_apart_by_its_client_context() -> 
     def failed(context: str) -> tf.OperationNotification:
         result = ResultInfo(500, 7000)
         return tf.OperationNotification(
-            CALL_ID, context, "updated", "failed", result, "transferring", context
+            CALL_ID, context, tf.ChangeType.UPDATED, "failed", result, "transferring", context
         )
 
     retry = replay(UP, FIRST, failed("first"), RETRY)

@@ -1,6 +1,7 @@
 """The official ``msgraph-sdk`` Python models accept what the library builds and parses.
 
-Runs when the SDKs are installed (the ``interop`` extra, part of ``test``):
+Runs when the SDKs are installed (the ``interop`` extra, which ``.ci/run``
+installs; without it these tests skip and say so):
 every body the builder makes is deserialized with the SDK's own JSON parse
 node into its ``TransferPostRequestBody`` (v1.0 and beta), the typed fields
 say what the matching ``TransferRequested`` says, and the SDK writes the body
@@ -18,8 +19,12 @@ from test_request import DOCUMENTED
 import transfer_fsm as tf
 from transfer_fsm import Phone, Transferee, User
 
-pytest.importorskip("msgraph")
-pytest.importorskip("msgraph_beta")
+pytest.importorskip(
+    "msgraph", reason="the Graph SDKs are not installed: pip install -e '.[interop]'"
+)
+pytest.importorskip(
+    "msgraph_beta", reason="the Graph SDKs are not installed: pip install -e '.[interop]'"
+)
 
 from kiota_serialization_json.json_parse_node_factory import JsonParseNodeFactory
 from kiota_serialization_json.json_serialization_writer_factory import (

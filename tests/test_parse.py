@@ -103,7 +103,7 @@ def test_sub_resources_are_not_call_updates() -> None:
         "resourceUrl": f"{URL}/participants",
         "resourceData": [{"id": "p"}],
     }
-    operation = {
+    operation: dict[str, Any] = {
         "changeType": "deleted",
         "resource": f"/app/calls/{CALL_ID}/operations/op-1",
         "resourceData": {

@@ -137,9 +137,10 @@ def test_the_event_keeps_the_whole_target_and_the_callers_time() -> None:
     heidi = User(HEIDI, "Heidi Steen", "72f988bf-86f1-41af-91ab-2d7cd011db47")
     request = tf.consultative_transfer(heidi, LEG, client_context="ctx-1", at=1_700_000_000.5)
     assert request.event == TransferRequested(LEG, "ctx-1", heidi, 1_700_000_000.5)
-    retry = tf.consultative_transfer(
-        request.event.target, request.event.replaces_call_id, client_context="ctx-2"
-    )
+    target, leg = request.event.target, request.event.replaces_call_id
+    assert target is not None
+    assert leg is not None
+    retry = tf.consultative_transfer(target, leg, client_context="ctx-2")
     assert retry.body["transferTarget"] == request.body["transferTarget"]
     assert tf.blind_transfer(Phone("+12345678901")).event.target == Phone("+12345678901")
 

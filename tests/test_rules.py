@@ -108,7 +108,7 @@ def test_a_rejection_fails_the_attempt_whatever_it_has_seen(heard: tuple[tf.Even
         CALL_ID,
         S.ESTABLISHED,
         call.audio,
-        Transfer(TransferStatus.FAILED, refused, None, call.transfer.audio, REQUEST),
+        Transfer(TransferStatus.FAILED, refused, None, call.transfer.audio, REQUEST),  # type: ignore[union-attr]
     )
     assert done.milestones == (Milestone.TRANSFER_FAILED,)
     assert done.reason.startswith("failed the attempt (Graph refused the request): 403/8523")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 from flows import CALL_ID, SEED, V1_SUCCESS
@@ -29,7 +30,7 @@ def _event(body: dict[str, object]) -> CallNotification:
     return event
 
 
-def _data(body: dict[str, object]) -> object:
+def _data(body: dict[str, object]) -> Any:
     return body["value"][0]["resourceData"]  # type: ignore[index]
 
 

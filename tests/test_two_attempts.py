@@ -188,12 +188,12 @@ SEED_PAIRS = [
 @st.composite
 def two_attempts(draw: st.DrawFn) -> tuple[Flow, Flow, list[tf.Event], list[tf.Event]]:
     first, retry = draw(st.sampled_from(SEED_PAIRS))
-    own = draw(st.permutations(first_events(first)))
+    own: list[tf.Event] = list(draw(st.permutations(first_events(first))))
     again = draw(st.lists(st.sampled_from(first_events(first)), max_size=3))
-    first_delivery = [*own]
+    first_delivery: list[tf.Event] = [*own]
     for event in again:
         first_delivery.insert(draw(st.integers(0, len(first_delivery))), event)
-    retry_delivery = list(draw(st.permutations(retry.events())))
+    retry_delivery: list[tf.Event] = list(draw(st.permutations(retry.events())))
     late = draw(st.lists(st.sampled_from([*first_events(first), *retry.events()]), max_size=4))
     for event in late:
         retry_delivery.insert(draw(st.integers(0, len(retry_delivery))), event)
@@ -243,7 +243,7 @@ GET_FAILED = "established, then a GET"
 def other_endings(draw: st.DrawFn) -> tuple[str, Flow, Flow, list[tf.Event], list[tf.Event]]:
     first, retry = draw(st.sampled_from(SEED_PAIRS))
     ending = draw(st.sampled_from(["abandoned", "refused", "failed twice"]))
-    events = first.events()
+    events: list[tf.Event] = list(first.events())
     seen = list(draw(st.permutations(events)))[: draw(st.integers(0, len(events)))]
     failure = first.final.result
     assert failure is not None
@@ -265,7 +265,7 @@ def other_endings(draw: st.DrawFn) -> tuple[str, Flow, Flow, list[tf.Event], lis
             first.final.call_id, state=CallState.ESTABLISHED, result=tf.ResultInfo(500, 1234)
         )
         seen = [*events, other]
-    retry_delivery = list(draw(st.permutations(retry.events())))
+    retry_delivery: list[tf.Event] = list(draw(st.permutations(retry.events())))
     graphs = [*events, *(e for e in seen if isinstance(e, tf.CallNotification))]  # not the bot's
     late = draw(st.lists(st.sampled_from(graphs), max_size=4))
     for event in late:

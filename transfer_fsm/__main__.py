@@ -1,14 +1,5 @@
-"""``python -m transfer_fsm``: see :mod:`transfer_fsm.cli`."""
+"""``python -m transfer_fsm``: the ``transfer-fsm`` command, see :mod:`transfer_fsm.cli`."""
 
-import os
-import sys
+from .cli import run
 
-from .cli import main
-
-try:
-    status = main()
-    sys.stdout.flush()
-except BrokenPipeError:  # the reader went away (``| head``): stop quietly
-    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-    status = 1
-raise SystemExit(status)
+raise SystemExit(run(prog="python -m transfer_fsm"))

@@ -1,37 +1,88 @@
-"""The command line: ``python -m transfer_fsm replay [FILE]`` and ``python -m transfer_fsm table``.
+"""The ``transfer-fsm`` command (also ``python -m transfer_fsm``): ``replay`` and ``table``.
 
 ``replay`` reads a notification log (a JSON array of commsNotifications
-bodies, or one body per line), reduces every notification into its call and
-prints one line per notification, then each call's final view. Without FILE
-it replays a bundled log of a failed consultative transfer. This module is
-the only one that does I/O; the library itself never does.
+bodies, one body per line, or a single body; ``-`` for standard input),
+reduces every notification into its call and prints one line per
+notification, then each call's final view. Without FILE it replays a bundled
+log of a failed consultative transfer. ``table`` prints the transition tables.
+
+Exit status: 0 when every body was applied, 1 when some bodies were rejected,
+2 for a usage error or input that cannot be read as a log (one line on
+stderr). This module is the only one that does I/O; the library never does.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
+import io
+import os
+import re
 import sys
 from collections.abc import Sequence
 from importlib import resources
+from pathlib import Path
 from typing import TextIO
 
-from .parse import NotificationError, parse_notifications
+from . import __version__
+from .parse import NotificationError, decode, parse_notifications
 from .render import generated_markdown
 from .report import step
 from .values import Call, TransferRequested
 
 EXAMPLE = "failed-consultative-transfer.jsonl"
+PROG = "transfer-fsm"
+
+APPLIED, REJECTED, UNUSABLE = 0, 1, 2
+"""Exit statuses: every body applied; some bodies rejected; usage error or unreadable input."""
+
+INTERRUPTED, PIPE_CLOSED = 130, 141  # as a shell reports SIGINT and SIGPIPE
+
+EXIT_STATUS = """\
+exit status:
+  0  every body was applied
+  1  some bodies were rejected (each is listed in the output)
+  2  usage error, or input that cannot be read as a log (one line on stderr)"""
+
+
+class InputError(Exception):
+    """Input the command cannot use; its message is the one line printed on stderr."""
 
 
 def read_log(text: str) -> list[object]:
-    """The bodies of a log: a JSON array of bodies, or JSON lines."""
-    if text.lstrip().startswith("["):
-        bodies = json.loads(text)
-        if not isinstance(bodies, list):
-            raise ValueError("expected a JSON array of bodies")
-        return bodies
-    return [line for line in text.splitlines() if line.strip()]
+    """The bodies of a log: a JSON array of bodies, one body per line, or one body.
+
+    Raises :class:`InputError` when the text is not JSON or holds no body.
+    Whether each body is a notification body is :func:`replay`'s question.
+    """
+    if not text.strip():
+        raise InputError("empty: no notification bodies")
+    try:
+        whole = decode(text)
+    except NotificationError as error:
+        lines = [(number, line) for number, line in enumerate(text.splitlines(), 1) if line.strip()]
+        if text.lstrip().startswith("[") or len(lines) < 2:  # meant as one JSON value
+            raise _not_json(error, "") from None
+        return [_json(line, f"line {number}: ") for number, line in lines]  # JSON lines
+    if not isinstance(whole, list):
+        return [whole]
+    if not whole:
+        raise InputError("an empty JSON array: no notification bodies")
+    return whole
+
+
+def _json(line: str, where: str) -> object:
+    """Decode one line of JSON lines exactly as the library decodes a body."""
+    try:
+        return decode(line)
+    except NotificationError as error:
+        raise _not_json(error, where) from None
+
+
+def _not_json(error: NotificationError, where: str) -> InputError:
+    found = error.found
+    if where:  # the decoder counts lines within the one line
+        found = re.sub(r" at line 1 column (\d+)$", r" at column \1", found)
+    return InputError(f"{where}not {error.expected}: {found}")
 
 
 def _value(item: object) -> str:
@@ -63,15 +114,19 @@ def outcome(call: Call) -> str:
     return "\n".join(lines)
 
 
-def replay(bodies: Sequence[object], requested: bool, out: TextIO) -> dict[str, Call]:
-    """Reduce every notification of the log, printing a line for each."""
+def replay(bodies: Sequence[object], requested: bool, out: TextIO) -> tuple[dict[str, Call], int]:
+    """Reduce every notification of the log, printing a line for each.
+
+    Returns each call's final view and how many bodies were rejected.
+    """
     calls: dict[str, Call] = {}
-    number = 0
+    number = rejected = 0
     out.write(f"{'#':>3}  {'call state':17} {'audio':9} {'transfer':13} {'event':9} milestones\n")
     for index, body in enumerate(bodies, 1):
         try:
             events = parse_notifications(body)  # type: ignore[arg-type]
         except NotificationError as error:
+            rejected += 1
             out.write(f"body {index}: rejected: {error}\n")
             continue
         for event in events:
@@ -86,53 +141,154 @@ def replay(bodies: Sequence[object], requested: bool, out: TextIO) -> dict[str, 
             milestones = ",".join(m.value for m in result.milestones) or "-"
             did = result.outcome.value
             out.write(f"{number:3}  {describe(result.call)} {did:9} {milestones}\n")
-    return calls
+    return calls, rejected
 
 
 BEGIN, END = "<!-- generated:table -->", "<!-- /generated:table -->"
 
 
+def read_text(path: str) -> str:
+    """The UTF-8 text of a file, or of standard input for ``-``; :class:`InputError` if none."""
+    name = _name(path)
+    try:
+        data = sys.stdin.buffer.read() if path == "-" else Path(path).read_bytes()
+    except FileNotFoundError:
+        raise InputError(f"{name}: no such file") from None
+    except IsADirectoryError:
+        raise InputError(f"{name}: a directory, not a file") from None
+    except OSError as error:
+        raise InputError(f"{name}: cannot read: {error.strerror or error}") from None
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        byte = data[error.start]
+        where = f"byte 0x{byte:02x} at offset {error.start}"
+        raise InputError(f"{name}: not UTF-8 text ({where})") from None
+
+
+def _name(path: str) -> str:
+    return "standard input" if path == "-" else path
+
+
 def write_generated(path: str) -> None:
     """Replace what stands between the generated-table markers of a Markdown file."""
-    with open(path, encoding="utf-8") as file:
-        text = file.read()
-    head, rest = text.split(BEGIN, 1)
-    tail = rest.split(END, 1)[1]
-    with open(path, "w", encoding="utf-8") as file:
-        file.write(f"{head}{BEGIN}\n{generated_markdown()}\n{END}{tail}")
+    text = read_text(path)
+    head, begin, rest = text.partition(BEGIN)
+    _, end, tail = rest.partition(END)
+    if not (begin and end):
+        raise InputError(f"{path}: no {BEGIN} ... {END} markers to write between")
+    try:
+        Path(path).write_text(f"{head}{BEGIN}\n{generated_markdown()}\n{END}{tail}", "utf-8")
+    except OSError as error:
+        raise InputError(f"{path}: cannot write: {error.strerror or error}") from None
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; returns the exit status."""
-    parser = argparse.ArgumentParser(prog="python -m transfer_fsm", description=__doc__)
-    commands = parser.add_subparsers(dest="command", required=True)
-    replay_cmd = commands.add_parser("replay", help="replay a notification log")
-    replay_cmd.add_argument("file", nargs="?", help="JSON array or JSON lines of bodies")
-    replay_cmd.add_argument(
-        "--requested", action="store_true", help="reduce TransferRequested into each call first"
+def parser(prog: str = PROG) -> argparse.ArgumentParser:
+    """The command line's arguments, with the help each command prints."""
+    formatter = argparse.RawDescriptionHelpFormatter
+    top = argparse.ArgumentParser(
+        prog=prog,
+        description="Reconcile Microsoft Graph call-transfer notifications delivered in any "
+        "order:\nreplay a log of webhook bodies, or print the state machine's tables.",
+        epilog=f'{EXIT_STATUS}\n\nRun "{prog} COMMAND --help" for the arguments of a command.',
+        formatter_class=formatter,
     )
-    table_cmd = commands.add_parser("table", help="print the transition tables as Markdown")
-    table_cmd.add_argument("--write", metavar="FILE", help="replace the generated part of FILE")
-    args = parser.parse_args(argv)
-    if args.command == "table":
-        if args.write is None:
-            sys.stdout.write(generated_markdown() + "\n")
-        else:
-            write_generated(args.write)
-        return 0
-    if args.file is None:
-        text = (resources.files("transfer_fsm") / "examples" / EXAMPLE).read_text("utf-8")
+    top.add_argument("--version", action="version", version=f"{PROG} {__version__}")
+    commands = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    replay_cmd = commands.add_parser(
+        "replay",
+        help="replay a notification log, one line per notification",
+        description="Reduce every notification of a log into its call. Prints one line per\n"
+        "notification (the call's state, audio and transfer status after it, what\n"
+        "the event did, the milestones it caused), then each call's final view.",
+        epilog=EXIT_STATUS,
+        formatter_class=formatter,
+    )
+    replay_cmd.add_argument(
+        "file",
+        nargs="?",
+        metavar="FILE",
+        help="the log: a JSON array of commsNotifications bodies, one body per line, or "
+        "a single body, in UTF-8; '-' reads standard input. Without FILE: a bundled "
+        "example, a failed consultative transfer",
+    )
+    replay_cmd.add_argument(
+        "--requested",
+        action="store_true",
+        help="reduce TransferRequested into each call before its first notification, as a "
+        "bot does before it POSTs the transfer",
+    )
+    table_cmd = commands.add_parser(
+        "table",
+        help="print the transition tables as Markdown",
+        description="Print the state machine's transition tables, generated from its rules, as\n"
+        "Markdown. With --write FILE, put them into FILE instead, between the lines\n"
+        f"  {BEGIN}\n  {END}\n"
+        "which FILE must already hold (as docs/model.md does).",
+        epilog="exit status: 0 done, 2 usage error or a FILE that cannot be rewritten.",
+        formatter_class=formatter,
+    )
+    table_cmd.add_argument(
+        "--write", metavar="FILE", help="write the tables into FILE between its marker lines"
+    )
+    return top
+
+
+def main(argv: Sequence[str] | None = None, prog: str = PROG) -> int:
+    """Run the command line; returns the exit status (see :data:`APPLIED`)."""
+    args = parser(prog).parse_args(argv)
+    try:
+        if args.command == "table":
+            if args.write is None:
+                sys.stdout.write(generated_markdown() + "\n")
+            else:
+                write_generated(args.write)
+            return APPLIED
+        rejected, total = _replay(args.file, args.requested)
+    except InputError as error:
+        sys.stdout.flush()
+        sys.stderr.write(f"{prog} {args.command}: {error}\n")
+        return UNUSABLE
+    if not rejected:
+        return APPLIED
+    sys.stdout.flush()
+    bodies = "body" if total == 1 else "bodies"
+    sys.stderr.write(f"{prog} {args.command}: {rejected} of {total} {bodies} rejected\n")
+    return REJECTED
+
+
+def _replay(file: str | None, requested: bool) -> tuple[int, int]:
+    """Replay FILE (or the bundled example); how many bodies were rejected, of how many."""
+    if file is None:
+        name, text = (
+            EXAMPLE,
+            (resources.files(__package__) / "examples" / EXAMPLE).read_text("utf-8"),
+        )
         sys.stdout.write(f"replaying the bundled example {EXAMPLE}\n")
     else:
-        with open(args.file, encoding="utf-8") as log:
-            text = log.read()
+        name, text = _name(file), read_text(file)
     try:
         bodies = read_log(text)
-    except ValueError as error:
-        sys.stderr.write(f"{args.file}: not a notification log: {error}\n")
-        return 2
-    calls = replay(bodies, args.requested, sys.stdout)
+    except InputError as error:
+        raise InputError(f"{name}: {error}") from None
+    calls, rejected = replay(bodies, requested, sys.stdout)
     sys.stdout.write("final:\n")
     for call in calls.values():
         sys.stdout.write(outcome(call) + "\n")
-    return 0
+    return rejected, len(bodies)
+
+
+def run(prog: str = PROG) -> int:
+    """The ``transfer-fsm`` program: :func:`main` on ``sys.argv``; quiet on ``| head``, Ctrl-C."""
+    for stream in (sys.stdout, sys.stderr):  # text the log carries prints even if not encodable
+        if isinstance(stream, io.TextIOWrapper):
+            stream.reconfigure(errors="backslashreplace")
+    try:
+        status = main(prog=prog)
+        sys.stdout.flush()
+    except BrokenPipeError:  # the reader went away (``| head``): stop quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return PIPE_CLOSED
+    except KeyboardInterrupt:
+        return INTERRUPTED
+    return status

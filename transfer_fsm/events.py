@@ -11,7 +11,8 @@ future ``state`` string, say) are kept as plain strings.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from typing import NamedTuple, TypeAlias, TypeVar
+from contextlib import suppress
+from typing import Any, NamedTuple, TypeAlias, TypeVar, Union
 
 from .values import (
     Audio,
@@ -128,8 +129,28 @@ class ResourceNotification(NamedTuple):
     notification: Mapping[str, object] = EMPTY
 
 
-Notification: TypeAlias = CallNotification | OperationNotification | ResourceNotification
-"""Anything :func:`transfer_fsm.parse_notifications` returns."""
+def _document(alias: Any, name: str, doc: str) -> None:
+    """Name a ``typing.Union`` alias and give it the text ``help()`` shows."""
+    with suppress(AttributeError):  # Python 3.14's typing.Union is types.UnionType: read-only
+        alias.__name__, alias.__module__, alias.__doc__ = name, __name__, doc
 
-Event: TypeAlias = Notification | TransferRequested | TransferRejected | TransferAbandoned
-"""Anything :func:`transfer_fsm.reduce` accepts."""
+
+# Union, not X | Y: help() of an X | Y union shows types.UnionType's doc, not the alias's.
+Notification: TypeAlias = Union[CallNotification, OperationNotification, ResourceNotification]  # noqa: UP007
+_document(
+    Notification,
+    "Notification",
+    "What parse_notifications returns: a CallNotification, OperationNotification or\n"
+    "ResourceNotification.",
+)
+
+Event: TypeAlias = Union[  # noqa: UP007
+    Notification, TransferRequested, TransferRejected, TransferAbandoned
+]
+_document(
+    Event,
+    "Event",
+    "What reduce and step accept: a Notification (what parse_notifications returns),\n"
+    "TransferRequested (reduce it before the POST), TransferRejected (the POST failed)\n"
+    "or TransferAbandoned (the bot's own timeout gave up on the attempt).",
+)

@@ -349,7 +349,7 @@ class Call(CallFields):
         """Every failure ``resultInfo`` of the call's earlier attempts, oldest first."""
         return self[10]
 
-    def _asdict(self) -> dict[str, object]:
+    def _asdict(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in self._fields}
 
     def _replace(self, **changes: Any) -> Call:
