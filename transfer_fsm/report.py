@@ -47,9 +47,9 @@ ATTEMPT_OPEN = "a transfer attempt is already open"
 NOT_IN_FLIGHT = "no attempt is in flight"
 LATE_COPY = "a late copy of an earlier attempt's failure"
 
-# How an applied step names the status it moved the attempt to.
+# How an applied step names the status it moved the attempt to (only a new
+# attempt is ever requested: see OPENED_WORDS).
 STATUS_WORDS: dict[TransferStatus, str] = {
-    TransferStatus.REQUESTED: "requested",
     TransferStatus.TRANSFERRING: "the transfer is in progress",
     TransferStatus.ACCEPTED: "the target accepted the transfer",
     TransferStatus.COMPLETED: "completed the attempt",

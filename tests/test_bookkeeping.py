@@ -1,0 +1,90 @@
+"""The reducer's bookkeeping and its reports, one behaviour at a time."""
+
+from __future__ import annotations
+
+import pytest
+from flows import CALL_ID, REQUEST, replay
+
+import transfer_fsm as tf
+from transfer_fsm import (
+    Audio,
+    Call,
+    CallNotification,
+    CallState,
+    ChangeType,
+    Milestone,
+    Outcome,
+    ResultInfo,
+    Transfer,
+    TransferStatus,
+)
+
+S = TransferStatus
+UP = Call(CALL_ID, CallState.ESTABLISHED, Audio.ACTIVE)
+FAILURE = ResultInfo(500, 7000, "m")
+
+
+def note(
+    state: CallState | None = None, audio: Audio | None = None, **kw: object
+) -> CallNotification:
+    return CallNotification(CALL_ID, ChangeType.UPDATED, state, audio, **kw)  # type: ignore[arg-type]
+
+
+def test_an_updated_terminated_with_only_apptransferred_completes_the_attempt() -> None:
+    ended = note(CallState.TERMINATED, termination_reason="AppTransferred")
+    assert tf.reduce(tf.reduce(UP, REQUEST), ended) == Call(
+        CALL_ID,
+        CallState.TERMINATED,
+        Audio.INACTIVE,
+        Transfer(S.COMPLETED, None, None, Audio.INACTIVE, REQUEST),
+        None,
+        "AppTransferred",
+    )
+
+
+def test_a_completion_observed_after_a_failure_takes_nothing_of_the_failed_attempt() -> None:
+    failed = replay(UP, REQUEST, note(CallState.ESTABLISHED, result=FAILURE, replaces_context="rc"))
+    assert failed.transfer == Transfer(S.FAILED, FAILURE, "rc", None, REQUEST)
+    ended = note(CallState.TERMINATED, termination_reason="AppTransferred")
+    assert tf.reduce(failed, ended).transfer == Transfer(S.COMPLETED, None, None, Audio.INACTIVE)
+
+
+def test_a_success_result_is_never_remembered_as_an_earlier_failure() -> None:
+    failed = replay(UP, REQUEST, note(CallState.ESTABLISHED, result=FAILURE))
+    fine = tf.reduce(failed, note(CallState.ESTABLISHED, result=ResultInfo(0, 0, "ok")))
+    assert fine.result == ResultInfo(0, 0, "ok")
+    assert tf.reduce(fine, REQUEST).earlier_failures == (FAILURE,)
+
+
+def test_an_operation_of_another_call_is_refused() -> None:
+    other = tf.OperationNotification("another-call", "op", status="running")
+    with pytest.raises(tf.WrongCallError) as caught:
+        tf.reduce(UP, other)
+    assert (caught.value.call_id, caught.value.event_call_id) == (CALL_ID, "another-call")
+
+
+def test_a_termination_during_an_attempt_says_why_it_failed() -> None:
+    hung_up = CallNotification(CALL_ID, ChangeType.DELETED, result=ResultInfo(200, 5001))
+    done = tf.step(tf.reduce(UP, REQUEST), hung_up)
+    assert done.milestones == (Milestone.TRANSFER_FAILED, Milestone.CALL_TERMINATED)
+    assert done.reason == (
+        "failed the attempt (the call ended without a transfer result): 200/5001; "
+        "call state established → terminated; audio active → inactive; resultInfo 200/5001"
+    )
+
+
+def test_the_attempts_own_audio_is_reported_when_the_calls_does_not_change() -> None:
+    requested = tf.reduce(UP, REQUEST)
+    done = tf.step(requested, note(CallState.ESTABLISHED, Audio.ACTIVE))
+    assert done == tf.Step(
+        requested._replace(transfer=Transfer(S.REQUESTED, None, None, Audio.ACTIVE, REQUEST)),
+        Outcome.APPLIED,
+        (),
+        "the attempt's audio none → active",
+    )
+
+
+def test_a_stale_termination_after_the_end_is_not_a_second_termination() -> None:
+    ended = tf.reduce(UP, CallNotification(CALL_ID, ChangeType.DELETED))
+    again = tf.step(ended, CallNotification(CALL_ID, ChangeType.DELETED, result=ResultInfo(1, 2)))
+    assert again == tf.Step(ended, Outcome.STALE, (), "the call has already terminated")
