@@ -1,0 +1,382 @@
+"""Each rule of ``rules.py`` by what it does to a call, so that a wrong rule fails a test.
+
+The docs test compares ``docs/model.md`` with the tables generated from the
+rules, so a wrong rule with a regenerated table passes it; these tests pin
+what each rule does instead: hang-up, hold and redirect during an attempt and
+after a failure, what a late notification can and cannot revert, how an
+observing bot opens an attempt, and what blocks a transfer. Every assertion is
+on whole calls, or whole ``step`` reports.
+"""
+
+from __future__ import annotations
+
+import pytest
+from flows import CALL_ID, REQUEST, replay, step_through
+
+import transfer_fsm as tf
+from transfer_fsm import (
+    Audio,
+    Blocker,
+    Call,
+    CallNotification,
+    CallState,
+    ChangeType,
+    Milestone,
+    OperationNotification,
+    Outcome,
+    ResourceNotification,
+    ResultInfo,
+    Transfer,
+    TransferRejected,
+    TransferStatus,
+)
+from transfer_fsm.rules import Fact, Rule
+
+S = CallState
+T = TransferStatus
+APPLIED = "applied"
+OVERTAKEN = "the view has already moved past it"
+UP = Call(CALL_ID, S.ESTABLISHED, Audio.ACTIVE)
+FAILURE = ResultInfo(500, 7000, "transfer failed")
+HUNG_UP = ResultInfo(200, 5001, "The conversation has ended.")
+
+
+def note(
+    state: CallState | None = None, audio: Audio | None = None, **kw: object
+) -> CallNotification:
+    """A call notification (``changeType: updated``) reporting ``state`` and ``audio``."""
+    return CallNotification(CALL_ID, ChangeType.UPDATED, state, audio, **kw)  # type: ignore[arg-type]
+
+
+def hung_up(**kw: object) -> CallNotification:
+    """The hang-up's last notification: ``deleted``, ``terminated``, with its result."""
+    return CallNotification(CALL_ID, ChangeType.DELETED, S.TERMINATED, result=HUNG_UP, **kw)  # type: ignore[arg-type]
+
+
+class Applied:
+    """An applied step: the whole new call and its milestones, and a reason that names
+    what moved (its wording is pinned in test_bookkeeping.py and test_attempts.py)."""
+
+    def __init__(self, call: Call, *milestones: Milestone) -> None:
+        self.call, self.milestones = call, milestones
+
+    def __eq__(self, other: object) -> bool:
+        return (
+            isinstance(other, tf.Step)
+            and (other.call, other.outcome, other.milestones)
+            == (self.call, Outcome.APPLIED, self.milestones)
+            and other.reason not in ("", APPLIED)
+        )
+
+    def __repr__(self) -> str:
+        return f"Applied({self.call!r}, milestones={self.milestones!r})"
+
+
+def applied(call: Call, *milestones: Milestone) -> Applied:
+    return Applied(call, *milestones)
+
+
+def stale(call: Call) -> tf.Step:
+    return tf.Step(call, Outcome.STALE, (), OVERTAKEN)
+
+
+REQUESTED = tf.reduce(UP, REQUEST)
+TRANSFERRING = replay(REQUESTED, note(S.TRANSFERRING))
+ACCEPTED = replay(TRANSFERRING, note(S.TRANSFER_ACCEPTED))
+FAILED = replay(TRANSFERRING, note(S.ESTABLISHED, result=FAILURE))
+IN_FLIGHT = pytest.mark.parametrize(
+    "during", [REQUESTED, TRANSFERRING, ACCEPTED], ids=["requested", "transferring", "accepted"]
+)
+
+
+def test_the_starting_views() -> None:
+    """The views the tests below start from, as the rules they do not test build them."""
+    views = [REQUESTED, TRANSFERRING, ACCEPTED, FAILED]
+    assert views == [
+        UP._replace(transfer=Transfer(T.REQUESTED, request=REQUEST)),
+        UP._replace(state=S.TRANSFERRING, transfer=Transfer(T.TRANSFERRING, request=REQUEST)),
+        UP._replace(state=S.TRANSFER_ACCEPTED, transfer=Transfer(T.ACCEPTED, request=REQUEST)),
+        UP._replace(transfer=Transfer(T.FAILED, FAILURE, request=REQUEST), result=FAILURE),
+    ]
+
+
+# During an attempt ---------------------------------------------------------------
+
+
+def test_a_call_put_on_hold_while_the_request_is_pending_is_held_and_the_attempt_waits() -> None:
+    held = REQUESTED._replace(state=S.HOLD)
+    assert step_through(REQUESTED, note(S.HOLD), note(S.ESTABLISHED)) == [
+        applied(held),
+        applied(REQUESTED),
+    ]
+
+
+def test_a_call_redirected_while_the_request_is_pending_is_redirecting_and_the_attempt_waits() -> (
+    None
+):
+    redirecting = REQUESTED._replace(state=S.REDIRECTING)
+    assert step_through(REQUESTED, note(S.REDIRECTING), note(S.ESTABLISHED)) == [
+        applied(redirecting),
+        applied(REQUESTED),
+    ]
+
+
+@pytest.mark.parametrize("state", [S.ESTABLISHED, S.HOLD, S.REDIRECTING])
+@pytest.mark.parametrize("during", [TRANSFERRING, ACCEPTED], ids=["transferring", "accepted"])
+def test_hold_resume_or_redirect_reported_while_the_transfer_is_in_progress_is_stale(
+    during: Call, state: CallState
+) -> None:
+    assert tf.step(during, note(state)) == stale(during)
+
+
+@pytest.mark.parametrize("state", [S.INCOMING, S.ESTABLISHING, S.RINGING])
+def test_a_late_answer_notification_during_an_attempt_is_stale(state: CallState) -> None:
+    for during in (REQUESTED, TRANSFERRING, ACCEPTED):
+        assert tf.step(during, note(state)) == stale(during)
+
+
+@IN_FLIGHT
+def test_a_hang_up_during_an_attempt_leaves_it_open_until_the_call_ends_then_fails_it(
+    during: Call,
+) -> None:
+    terminating = during._replace(state=S.TERMINATING)
+    assert during.transfer is not None
+    failed = during.transfer._replace(status=T.FAILED, result=HUNG_UP, audio=Audio.INACTIVE)
+    ended = Call(CALL_ID, S.TERMINATED, Audio.INACTIVE, failed, HUNG_UP)
+    assert step_through(during, note(S.TERMINATING), hung_up()) == [
+        applied(terminating),
+        applied(ended, Milestone.TRANSFER_FAILED, Milestone.CALL_TERMINATED),
+    ]
+
+
+@IN_FLIGHT
+def test_a_transfer_failure_reported_after_the_hang_up_began_fails_the_attempt_only(
+    during: Call,
+) -> None:
+    """The failure's ``established`` is below ``terminating``: the call stays terminating."""
+    terminating = tf.reduce(during, note(S.TERMINATING))
+    assert terminating.transfer is not None
+    failed = terminating.transfer._replace(status=T.FAILED, result=FAILURE)
+    assert tf.step(terminating, note(S.ESTABLISHED, result=FAILURE)) == applied(
+        terminating._replace(transfer=failed), Milestone.TRANSFER_FAILED
+    )
+
+
+def test_a_failed_transfer_operation_does_not_revert_terminating() -> None:
+    """The legacy operation failing puts an established call back to established, but a
+    call whose hang-up began stays terminating; only the attempt fails."""
+    request = tf.TransferRequested(client_context="ctx-1")
+    failing = OperationNotification(
+        CALL_ID, "op", ChangeType.DELETED, "failed", FAILURE, client_context="ctx-1"
+    )
+    terminating = replay(UP, request, note(S.TERMINATING))
+    assert tf.step(terminating, failing) == applied(
+        terminating._replace(transfer=Transfer(T.FAILED, FAILURE, request=request)),
+        Milestone.TRANSFER_FAILED,
+    )
+    assert tf.step(tf.reduce(UP, request), failing) == applied(
+        UP._replace(transfer=Transfer(T.FAILED, FAILURE, request=request), result=FAILURE),
+        Milestone.TRANSFER_FAILED,
+    )
+
+
+def test_a_rejection_answered_after_the_transfer_was_accepted_fails_it() -> None:
+    """A refused POST: the attempt never started, so its transferAccepted was an
+    earlier attempt's and the call is back to established."""
+    assert ACCEPTED.transfer is not None
+    assert tf.step(ACCEPTED, TransferRejected(FAILURE)) == applied(
+        ACCEPTED._replace(
+            state=S.ESTABLISHED,
+            transfer=ACCEPTED.transfer._replace(status=T.FAILED, result=FAILURE),
+        ),
+        Milestone.TRANSFER_FAILED,
+    )
+
+
+@IN_FLIGHT
+def test_while_an_attempt_is_open_audio_only_climbs_its_chain(during: Call) -> None:
+    """none < inactive < active within the attempt, from the request on: once a
+    notification said active, an inactive without a transfer state is stale."""
+    assert during.transfer is not None
+    topped = during._replace(transfer=during.transfer._replace(audio=Audio.ACTIVE))
+    assert step_through(during, note(audio=Audio.ACTIVE), note(audio=Audio.INACTIVE)) == [
+        applied(topped),
+        stale(topped),
+    ]
+
+
+def test_a_call_whose_legacy_transfer_operation_runs_cannot_be_transferred_again() -> None:
+    """The legacy operation moves no call state: the attempt alone blocks a second POST."""
+    running = OperationNotification(CALL_ID, "op", status="running", progress="transferring")
+    done = OperationNotification(
+        CALL_ID, "op", ChangeType.DELETED, "completed", progress="transferAccepted"
+    )
+    for events, status in (((running,), T.TRANSFERRING), ((running, done), T.ACCEPTED)):
+        call = replay(REQUESTED, *events)
+        assert call == REQUESTED._replace(transfer=Transfer(status, request=REQUEST))
+        assert tf.transfer_blockers(call) == (Blocker.TRANSFER_IN_PROGRESS,)
+
+
+# After a failed attempt ----------------------------------------------------------
+
+
+def test_hold_after_a_failed_attempt_is_taken_and_the_call_resumes() -> None:
+    assert step_through(FAILED, note(S.HOLD), note(S.ESTABLISHED)) == [
+        applied(FAILED._replace(state=S.HOLD)),
+        applied(FAILED),
+    ]
+
+
+def test_redirect_after_a_failed_attempt_is_taken() -> None:
+    assert step_through(FAILED, note(S.REDIRECTING), note(S.ESTABLISHED)) == [
+        applied(FAILED._replace(state=S.REDIRECTING)),
+        applied(FAILED),
+    ]
+
+
+def test_a_late_copy_of_the_failure_puts_a_held_call_back_to_established() -> None:
+    """Equal ranks have no order (the later delivered wins); the copy's result is the
+    call's, and the failed attempt keeps the result it ended with."""
+    again = ResultInfo(500, 7700, "copy")
+    held = tf.reduce(FAILED, note(S.HOLD))
+    assert tf.step(held, note(S.ESTABLISHED, result=again)) == applied(
+        FAILED._replace(result=again)
+    )
+
+
+def test_a_hang_up_after_a_failed_attempt_ends_the_call_and_the_attempt_stays_failed() -> None:
+    assert FAILED.transfer is not None
+    ended = Call(
+        CALL_ID,
+        S.TERMINATED,
+        Audio.INACTIVE,
+        FAILED.transfer._replace(audio=Audio.INACTIVE),
+        HUNG_UP,
+    )
+    assert step_through(FAILED, note(S.TERMINATING), hung_up()) == [
+        applied(FAILED._replace(state=S.TERMINATING)),
+        applied(ended, Milestone.CALL_TERMINATED),
+    ]
+
+
+@pytest.mark.parametrize(
+    "late",
+    [note(S.ESTABLISHED), note(S.HOLD), note(S.REDIRECTING), note(S.ESTABLISHED, result=FAILURE)],
+    ids=["established", "hold", "redirecting", "the failure again"],
+)
+def test_after_a_failed_attempt_nothing_late_reverts_terminating(late: CallNotification) -> None:
+    terminating = tf.reduce(FAILED, note(S.TERMINATING))
+    assert tf.step(terminating, late) == stale(terminating)
+
+
+def test_after_a_failed_attempt_media_follows_the_latest_notification_again() -> None:
+    attempt = FAILED.transfer
+    assert attempt is not None
+
+    def heard(audio: Audio) -> Call:
+        return FAILED._replace(audio=audio, transfer=attempt._replace(audio=audio))
+
+    inactive, active = Audio.INACTIVE, Audio.ACTIVE
+    up = S.ESTABLISHED  # media-only notifications rank on the attempt's chain (model.md, 15)
+    steps = step_through(FAILED, note(up, inactive), note(up, active), note(up, inactive))
+    assert steps == [
+        applied(heard(inactive), Milestone.AUDIO_INACTIVE),
+        applied(heard(active), Milestone.AUDIO_ACTIVE),
+        applied(heard(inactive), Milestone.AUDIO_INACTIVE),
+    ]
+
+
+# Outside an attempt ---------------------------------------------------------------
+
+
+def test_a_late_transfer_accepted_after_the_hang_up_began_opens_the_attempt_only() -> None:
+    """An observing bot: the attempt opens (accepted), the call stays terminating."""
+    terminating = tf.reduce(UP, note(S.TERMINATING))
+    assert tf.step(terminating, note(S.TRANSFER_ACCEPTED)) == applied(
+        terminating._replace(transfer=Transfer(T.ACCEPTED)), Milestone.TRANSFER_ACCEPTED
+    )
+
+
+@pytest.mark.parametrize(
+    ("progress", "status", "milestones"),
+    [
+        ("transferring", T.TRANSFERRING, ()),
+        ("transferAccepted", T.ACCEPTED, (Milestone.TRANSFER_ACCEPTED,)),
+    ],
+)
+def test_an_observing_bot_opens_the_attempt_on_the_legacy_operation_progress(
+    progress: str, status: TransferStatus, milestones: tuple[Milestone, ...]
+) -> None:
+    operation = OperationNotification(CALL_ID, "op", status="running", progress=progress)
+    assert tf.step(UP, operation) == applied(UP._replace(transfer=Transfer(status)), *milestones)
+
+
+def test_a_terminated_update_that_reports_the_transfer_completes_it() -> None:
+    """Not only ``deleted``: an ``updated`` notification saying ``terminated`` with
+    ``AppTransferred`` (or subcode 7015) is the transfer completing."""
+    by_reason = note(S.TERMINATED, termination_reason="AppTransferred")
+    by_subcode = note(S.TERMINATED, result=ResultInfo(0, 7015))
+    completed = Transfer(T.COMPLETED, None, None, Audio.INACTIVE, REQUEST)
+    assert tf.reduce(ACCEPTED, by_reason) == Call(
+        CALL_ID, S.TERMINATED, Audio.INACTIVE, completed, None, "AppTransferred"
+    )
+    done = ResultInfo(0, 7015)
+    assert tf.reduce(ACCEPTED, by_subcode) == Call(
+        CALL_ID, S.TERMINATED, Audio.INACTIVE, completed._replace(result=done), done
+    )
+
+
+@pytest.mark.parametrize("result", [ResultInfo(0, 5001, "ok"), ResultInfo(200, 9999, "ok")])
+def test_an_established_with_a_success_code_is_not_a_failure_whatever_its_subcode(
+    result: ResultInfo,
+) -> None:
+    """The code decides (0 or 2xx is success), not the subcode or the message."""
+    assert tf.reduce(ACCEPTED, note(S.ESTABLISHED, result=result)) == ACCEPTED
+    assert tf.reduce(Call(CALL_ID), note(S.ESTABLISHED, result=result)) == Call(
+        CALL_ID, S.ESTABLISHED, None, None, result
+    )
+
+
+# Events that are not the call's own notifications ------------------------------
+
+
+@pytest.mark.parametrize(
+    "event",
+    [
+        OperationNotification("another-call", "op", status="running", progress="transferring"),
+        ResourceNotification("another-call", "participants/p1"),
+    ],
+    ids=["operation", "sub-resource"],
+)
+def test_a_notification_under_another_call_is_refused_naming_both_calls(event: tf.Event) -> None:
+    with pytest.raises(tf.WrongCallError) as caught:
+        tf.reduce(UP, event)
+    assert (caught.value.call_id, caught.value.event_call_id) == (CALL_ID, "another-call")
+
+
+def test_a_sub_resource_notification_is_ignored_in_every_phase() -> None:
+    participant = ResourceNotification(CALL_ID, "participants/p1")
+    for call in (UP, REQUESTED, ACCEPTED, FAILED):
+        assert tf.step(call, participant) == tf.Step(
+            call, Outcome.IGNORED, (), "a sub-resource notification is not a call update"
+        )
+
+
+# What blocks a transfer -----------------------------------------------------------
+
+
+def test_a_ringing_call_cannot_be_transferred() -> None:
+    ringing = tf.reduce(Call(CALL_ID), note(S.RINGING))
+    assert ringing == Call(CALL_ID, S.RINGING)
+    assert tf.transfer_blockers(ringing) == (Blocker.NOT_ESTABLISHED,)
+    assert tf.can_transfer(ringing) is False
+
+
+# The tables as values ----------------------------------------------------------
+
+
+def test_a_rule_prints_the_way_the_tables_spell_it() -> None:
+    """For whoever reads a table in a debugger or in a failed assertion."""
+    assert repr({Fact.HOLD: Rule(0, T.FAILED)}) == (
+        "{Fact.HOLD: Rule(rank=0, status=TransferStatus.FAILED, attempt=None)}"
+    )
