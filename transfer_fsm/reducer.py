@@ -202,16 +202,26 @@ def _advance_attempt(
     if move is None:
         return call
     new_state, status, final, attempt = move
-    if attempt is _OPEN:
+    if attempt is _OPEN:  # always a new value: a new attempt, nothing of the old one
         if phase is not None:  # after a failed attempt, whose failures are remembered
-            earlier = remembered(earlier, t_result, c_result)
-        if phase is not None or fact is _REQUESTED:  # the bot's boundary clears the result
+            if t_result is not None or c_result is not None:
+                earlier = remembered(earlier, t_result, c_result)
             c_result = None
-        t_result = t_context = t_audio = None
-        t_request = request
-    elif phase is None:
+        elif fact is _REQUESTED:  # the bot's boundary clears the result
+            c_result = None
+        if new_state is not None:  # a failed transfer operation seen first
+            state = new_state
+            if result is not None:
+                c_result = result
+        t_result = result if final else None
+        return _new_call(
+            Call,
+            (call_id, state, audio, c_result, reason, status, t_result, None, None, request,
+             earlier),
+        )  # fmt: skip
+    if phase is None:
         return call
-    elif attempt is _ATTACH:
+    if attempt is _ATTACH:
         if t_request is not None or request is None:
             return call
         t_request = request
