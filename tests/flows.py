@@ -62,6 +62,13 @@ V1_SUCCESS: Body = {
 }
 
 
+def note(
+    state: CallState | str | None = None, audio: Audio | None = None, **kw: Any
+) -> tf.CallNotification:
+    """A call notification (``changeType: updated``) about ``CALL_ID``, built directly."""
+    return tf.CallNotification(CALL_ID, tf.ChangeType.UPDATED, state, audio, **kw)
+
+
 def events_of(*bodies: Body) -> list[tf.Notification]:
     """The notifications of callback bodies, parsed, in order."""
     return [event for body in bodies for event in tf.parse_notifications(body)]

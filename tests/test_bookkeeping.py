@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from flows import CALL_ID, REQUEST, replay
+from flows import CALL_ID, REQUEST, note, replay
 
 import transfer_fsm as tf
 from transfer_fsm import (
@@ -22,12 +22,6 @@ from transfer_fsm import (
 S = TransferStatus
 UP = Call(CALL_ID, CallState.ESTABLISHED, Audio.ACTIVE)
 FAILURE = ResultInfo(500, 7000, "m")
-
-
-def note(
-    state: CallState | None = None, audio: Audio | None = None, **kw: object
-) -> CallNotification:
-    return CallNotification(CALL_ID, ChangeType.UPDATED, state, audio, **kw)  # type: ignore[arg-type]
 
 
 def test_an_updated_terminated_with_only_apptransferred_completes_the_attempt() -> None:

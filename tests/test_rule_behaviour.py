@@ -11,7 +11,7 @@ on whole calls, or whole ``step`` reports.
 from __future__ import annotations
 
 import pytest
-from flows import CALL_ID, REQUEST, replay, step_through
+from flows import CALL_ID, REQUEST, note, replay, step_through
 
 import transfer_fsm as tf
 from transfer_fsm import (
@@ -39,13 +39,6 @@ OVERTAKEN = "the view has already moved past it"
 UP = Call(CALL_ID, S.ESTABLISHED, Audio.ACTIVE)
 FAILURE = ResultInfo(500, 7000, "transfer failed")
 HUNG_UP = ResultInfo(200, 5001, "The conversation has ended.")
-
-
-def note(
-    state: CallState | None = None, audio: Audio | None = None, **kw: object
-) -> CallNotification:
-    """A call notification (``changeType: updated``) reporting ``state`` and ``audio``."""
-    return CallNotification(CALL_ID, ChangeType.UPDATED, state, audio, **kw)  # type: ignore[arg-type]
 
 
 def hung_up(**kw: object) -> CallNotification:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from flows import CALL_ID, REQUEST, replay
+from flows import CALL_ID, REQUEST, note, replay
 
 import transfer_fsm as tf
 from transfer_fsm import (
@@ -25,12 +25,6 @@ from transfer_fsm import (
 S = CallState
 UP = Call(CALL_ID, S.ESTABLISHED, Audio.ACTIVE)
 FAILURE = ResultInfo(500, 7000, "m")
-
-
-def note(
-    state: CallState | str | None = None, audio: Audio | None = None, **kw: object
-) -> CallNotification:
-    return CallNotification(CALL_ID, ChangeType.UPDATED, state, audio, **kw)  # type: ignore[arg-type]
 
 
 def test_a_notification_for_another_call_is_refused() -> None:
