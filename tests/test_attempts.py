@@ -565,3 +565,29 @@ def test_a_media_only_inactive_after_a_failed_attempt_is_stale() -> None:
     )
     with_state = n(state="established", mediaState={"audio": "inactive"})
     assert tf.reduce(failed, with_state).audio is Audio.INACTIVE  # last writer wins (5)
+
+
+def test_a_failed_operation_of_an_earlier_request_is_stale_whatever_its_result() -> None:
+    """Its clientContext names another request: a late copy, even with a new result."""
+    first_op = tf.OperationNotification(
+        CALL_ID,
+        "op-1",
+        tf.ChangeType.UPDATED,
+        "failed",
+        ResultInfo(500, 1),
+        "transferring",
+        "first",
+    )
+    retry = replay(UP, FIRST, FAIL, RETRY)
+    assert ResultInfo(500, 1) not in retry.earlier_failures
+    assert tf.step(retry, first_op) == tf.Step(
+        retry, Outcome.STALE, (), "a late copy of an earlier attempt's failure (500/1)"
+    )
+
+
+def test_after_a_failure_a_notification_of_an_unknown_state_ranks_its_audio_on_the_chain() -> None:
+    failed = failed_first()
+    assert failed.audio is Audio.ACTIVE
+    future = n(state="parked", mediaState={"audio": "inactive"})
+    assert tf.step(failed, future).outcome is Outcome.STALE
+    assert tf.reduce(UP, future).audio is Audio.INACTIVE  # outside an attempt: latest wins
