@@ -149,7 +149,7 @@ def reduce(call: Call, event: Event) -> Call:
     move = MOVES[phase][state].get(fact)
     if move is not None:  # the call-state axis and the transfer status
         new_state, status, final, attempt = move
-        if attempt is _OPEN:
+        if attempt is _OPEN and status is not None:
             if phase is not None:  # after a failed attempt, whose failures are remembered
                 earlier = remembered(earlier, t_result, result)
                 result = None
@@ -202,7 +202,7 @@ def _advance_attempt(
     if move is None:
         return call
     new_state, status, final, attempt = move
-    if attempt is _OPEN:  # always a new value: a new attempt, nothing of the old one
+    if attempt is _OPEN and status is not None:  # a new attempt: nothing of the old one
         if phase is not None:  # after a failed attempt, whose failures are remembered
             if t_result is not None or c_result is not None:
                 earlier = remembered(earlier, t_result, c_result)
