@@ -82,3 +82,12 @@ def test_a_stale_termination_after_the_end_is_not_a_second_termination() -> None
     ended = tf.reduce(UP, CallNotification(CALL_ID, ChangeType.DELETED))
     again = tf.step(ended, CallNotification(CALL_ID, ChangeType.DELETED, result=ResultInfo(1, 2)))
     assert again == tf.Step(ended, Outcome.STALE, (), "the call has already terminated")
+
+
+def test_once_accepted_a_plain_inactive_cannot_undo_the_attempts_restored_audio() -> None:
+    accepted = replay(UP, REQUEST, note(CallState.TRANSFER_ACCEPTED, Audio.ACTIVE))
+    assert accepted.transfer == Transfer(S.ACCEPTED, None, None, Audio.ACTIVE, REQUEST)
+    late = note(CallState.ESTABLISHED, Audio.INACTIVE)
+    assert tf.step(accepted, late) == tf.Step(
+        accepted, Outcome.STALE, (), "the view has already moved past it"
+    )
