@@ -91,3 +91,11 @@ def test_once_accepted_a_plain_inactive_cannot_undo_the_attempts_restored_audio(
     assert tf.step(accepted, late) == tf.Step(
         accepted, Outcome.STALE, (), "the view has already moved past it"
     )
+
+
+def test_a_failed_transfer_operation_seen_first_puts_a_held_call_back_to_established() -> None:
+    held = Call(CALL_ID, CallState.HOLD, Audio.ACTIVE)
+    failed = tf.OperationNotification(CALL_ID, "op", status="failed", progress="transferring")
+    assert tf.reduce(held, failed) == Call(
+        CALL_ID, CallState.ESTABLISHED, Audio.ACTIVE, Transfer(S.FAILED)
+    )
