@@ -14,6 +14,7 @@ from .events import (
 from .parse import NotificationError, call_gone, parse_call_resource, parse_notifications
 from .reducer import WrongCallError, reduce
 from .report import Step, step
+from .snapshot import SnapshotError
 from .request import (
     MAX_CLIENT_CONTEXT,
     Transferee,
@@ -64,6 +65,7 @@ __all__ = [
     "Phone",
     "ResourceNotification",
     "ResultInfo",
+    "SnapshotError",
     "Step",
     "Transfer",
     "TransferAbandoned",

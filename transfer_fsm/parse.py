@@ -21,7 +21,7 @@ from .events import (
     OperationNotification,
     ResourceNotification,
 )
-from .values import Audio, CallState, ChangeType, ResultInfo
+from .values import Audio, CallState, ChangeType, ResultInfo, describe_value
 
 _new = tuple.__new__
 _STATES: dict[str, CallState] = {s.value: s for s in CallState}
@@ -46,25 +46,7 @@ class NotificationError(ValueError):
 
 
 def _fail(path: str, expected: str, value: object) -> NoReturn:
-    raise NotificationError(path, expected, _describe(value))
-
-
-def _describe(value: object) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, str):
-        shown = value if len(value) <= 40 else value[:37] + "..."
-        return f"the string {shown!r}"
-    if isinstance(value, (int, float)):
-        text = repr(value) if abs(value) < 10**12 else "a number out of range"
-        return text
-    if isinstance(value, Mapping):
-        return "an object"
-    if isinstance(value, list):
-        return "an array"
-    return f"a {type(value).__name__}"
+    raise NotificationError(path, expected, describe_value(value))
 
 
 def _under(prefix: str, error: NotificationError) -> NotificationError:

@@ -37,6 +37,7 @@ from .values import (
     CallState,
     ChangeType,
     ResultInfo,
+    Transfer,
     TransferAbandoned,
     TransferRejected,
     TransferRequested,
@@ -56,6 +57,14 @@ _REJECTED = Fact.REJECTED
 _ABANDONED = Fact.ABANDONED
 _EARLIER = Fact.EARLIER_FAILURE
 _new_call = tuple.__new__
+_new_transfer = tuple.__new__
+AttemptFields = tuple[
+    "TransferStatus | None",
+    "ResultInfo | None",
+    "str | None",
+    "Audio | None",
+    "TransferRequested | None",
+]
 
 
 class WrongCallError(ValueError):
@@ -132,8 +141,11 @@ def reduce(call: Call, event: Event) -> Call:
     # notification moves every axis, in the order the theory of operation gives.
     if type(event) is not CallNotification:
         return _reduce_other(call, event)
-    (call_id, state, audio, result, reason, phase, t_result, t_context, t_audio, t_request,
-     earlier) = call  # fmt: skip
+    call_id, state, audio, current, result, reason, earlier = call
+    if current is None:
+        phase = t_result = t_context = t_audio = t_request = None
+    else:
+        phase, t_result, t_context, t_audio, t_request = current
     event_id, change, heard_state, heard, event_result, event_reason, context, _, _ = event
     if event_id != call_id:
         raise WrongCallError(call_id, event_id)
@@ -183,10 +195,29 @@ def reduce(call: Call, event: Event) -> Call:
         audio = taken
         if phase is not None:
             t_audio = taken
-    new = (
-        call_id, state, audio, result, reason, phase, t_result, t_context, t_audio, t_request,
-        earlier,
-    )  # fmt: skip
+    return _built(call, current, state, audio, result, reason, earlier,
+                  (phase, t_result, t_context, t_audio, t_request))  # fmt: skip
+
+
+def _built(
+    call: Call,
+    current: Transfer | None,
+    state: CallState | None,
+    audio: Audio | None,
+    result: ResultInfo | None,
+    reason: str | None,
+    earlier: tuple[ResultInfo, ...],
+    fields: AttemptFields,
+) -> Call:
+    """The call after a step: ``call`` itself when nothing moved, and the attempt
+    object reused when none of its fields did (one new object per step, mostly)."""
+    if fields[0] is None:
+        new_attempt = None
+    elif current is not None and tuple.__eq__(fields, current):
+        new_attempt = current
+    else:
+        new_attempt = _new_transfer(Transfer, fields)
+    new = (call[0], state, audio, new_attempt, result, reason, earlier)
     return call if tuple.__eq__(new, call) else _new_call(Call, new)
 
 
@@ -194,8 +225,11 @@ def _advance_attempt(
     call: Call, fact: Fact | None, result: ResultInfo | None, request: TransferRequested | None
 ) -> Call:
     """Apply a fact that carries no state or audio of its own: the bot's, or an operation's."""
-    (call_id, state, audio, c_result, reason, phase, t_result, t_context, t_audio, t_request,
-     earlier) = call  # fmt: skip
+    call_id, state, audio, current, c_result, reason, earlier = call
+    if current is None:
+        phase = t_result = t_context = t_audio = t_request = None
+    else:
+        phase, t_result, t_context, t_audio, t_request = current
     if state is _TERMINATED or fact is None:
         return call
     move = MOVES[phase][state].get(fact)
@@ -214,11 +248,8 @@ def _advance_attempt(
             if result is not None:
                 c_result = result
         t_result = result if final else None
-        return _new_call(
-            Call,
-            (call_id, state, audio, c_result, reason, status, t_result, None, None, request,
-             earlier),
-        )  # fmt: skip
+        opened = _new_transfer(Transfer, (status, t_result, None, None, request))
+        return _new_call(Call, (call_id, state, audio, opened, c_result, reason, earlier))
     if phase is None:
         return call
     if attempt is _ATTACH:
@@ -235,11 +266,8 @@ def _advance_attempt(
         phase = status
         if final:
             t_result = result
-    new = (
-        call_id, state, audio, c_result, reason, phase, t_result, t_context, t_audio, t_request,
-        earlier,
-    )  # fmt: skip
-    return call if tuple.__eq__(new, call) else _new_call(Call, new)
+    return _built(call, current, state, audio, c_result, reason, earlier,
+                  (phase, t_result, t_context, t_audio, t_request))  # fmt: skip
 
 
 def remembered(
@@ -263,12 +291,15 @@ def _reduce_other(call: Call, event: Event) -> Call:
         return _advance_attempt(call, _ABANDONED, None, None)
     if type(event) is not OperationNotification and type(event) is not ResourceNotification:
         raise TypeError(f"not a transfer_fsm event: {type(event).__name__}")
-    if event.call_id != call[0]:
-        raise WrongCallError(call[0], event.call_id)
+    if event.call_id != call.call_id:
+        raise WrongCallError(call.call_id, event.call_id)
     if type(event) is not OperationNotification:
         return call  # a sub-resource notification is not a call update
-    request, earlier = call[9], call[10]  # the attempt's TransferRequested, stored inline
-    return _advance_attempt(call, operation_fact(event, request, earlier), event.result, None)
+    attempt = call.transfer
+    request = None if attempt is None else attempt.request
+    return _advance_attempt(
+        call, operation_fact(event, request, call.earlier_failures), event.result, None
+    )
 
 
 def classify(call: Call, event: Event) -> Fact | None:
@@ -277,12 +308,16 @@ def classify(call: Call, event: Event) -> Fact | None:
     For reports (:func:`transfer_fsm.step`); :func:`reduce` classifies inline.
     """
     if type(event) is CallNotification:
-        return fact_of(event, call[10])
+        return fact_of(event, call.earlier_failures)
     if type(event) is OperationNotification:
-        return operation_fact(event, call[9], call[10])
+        attempt = call.transfer
+        request = None if attempt is None else attempt.request
+        return operation_fact(event, request, call.earlier_failures)
     return BOT_FACTS.get(type(event))
 
 
 def move_of(call: Call, fact: Fact | None) -> Move | None:
     """The compiled rule for ``fact`` in ``call``'s phase and state (``None``: no rule)."""
-    return None if fact is None else MOVES[call[5]][call[1]].get(fact)
+    attempt = call.transfer
+    phase = None if attempt is None else attempt.status
+    return None if fact is None else MOVES[phase][call.state].get(fact)

@@ -8,6 +8,7 @@ a plain tuple or another value type that happens to hold the same fields.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from enum import Enum
 from typing import Any, NamedTuple, TypeVar
 
@@ -27,6 +28,25 @@ def strict_value(cls: type[_T]) -> type[_T]:
     setattr(cls, "__ne__", __ne__)  # noqa: B010
     setattr(cls, "__hash__", tuple.__hash__)  # noqa: B010
     return cls
+
+
+def describe_value(value: object) -> str:
+    """How an error message names a JSON value it did not expect."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        shown = value if len(value) <= 40 else value[:37] + "..."
+        return f"the string {shown!r}"
+    if isinstance(value, (int, float)):
+        text = repr(value) if abs(value) < 10**12 else "a number out of range"
+        return text
+    if isinstance(value, Mapping):
+        return "an object"
+    if isinstance(value, list):
+        return "an array"
+    return f"a {type(value).__name__}"
 
 
 class _WireEnum(str, Enum):
@@ -249,25 +269,8 @@ class Transfer(NamedTuple):
     request: TransferRequested | None = None
 
 
-_NO_TRANSFER: tuple[None, None, None, None, None] = (None, None, None, None, None)
-
-CallFields = tuple[
-    str,
-    "CallState | None",
-    "Audio | None",
-    "ResultInfo | None",
-    "str | None",
-    "TransferStatus | None",
-    "ResultInfo | None",
-    "str | None",
-    "Audio | None",
-    "TransferRequested | None",
-    "tuple[ResultInfo, ...]",
-]
-
-
 @strict_value
-class Call(CallFields):
+class Call(NamedTuple):
     """The reconciled view of one call: an immutable snapshot.
 
     ``state`` is the call-state axis and ``audio`` the media axis; both are
@@ -281,87 +284,38 @@ class Call(CallFields):
     it, oldest first, each once: a failure notification that carries one of
     them is a late copy of that attempt's, and decides nothing.
 
-    Behaves like a ``NamedTuple`` of those seven fields (``_fields``,
-    ``_replace``, ``==``, ``hash``, ``repr``) but is stored flat, the
-    attempt's fields inline, so that a step builds one object, not two.
+    A ``NamedTuple`` of exactly these seven fields: ``len``, iteration,
+    indexing, unpacking and ``match`` see them and nothing else. To store a
+    call, use :meth:`to_dict` and :meth:`from_dict` (a versioned snapshot).
     """
 
-    __slots__ = ()
-    _fields = (
-        "call_id",
-        "state",
-        "audio",
-        "transfer",
-        "result",
-        "termination_reason",
-        "earlier_failures",
-    )
+    call_id: str
+    state: CallState | None = None
+    audio: Audio | None = None
+    transfer: Transfer | None = None
+    result: ResultInfo | None = None
+    termination_reason: str | None = None
+    earlier_failures: tuple[ResultInfo, ...] = ()
 
-    def __new__(
-        cls,
-        call_id: str,
-        state: CallState | None = None,
-        audio: Audio | None = None,
-        transfer: Transfer | None = None,
-        result: ResultInfo | None = None,
-        termination_reason: str | None = None,
-        earlier_failures: tuple[ResultInfo, ...] = (),
-    ) -> Call:
-        attempt = _NO_TRANSFER if transfer is None else tuple(transfer)
-        return tuple.__new__(
-            cls, (call_id, state, audio, result, termination_reason, *attempt, earlier_failures)
-        )
+    def to_dict(self) -> dict[str, Any]:
+        """This call as a versioned, JSON-ready snapshot (see ``docs/snapshot.md``).
 
-    @property
-    def call_id(self) -> str:
-        """Graph's call id."""
-        return self[0]
+        ``Call.from_dict(json.loads(json.dumps(call.to_dict()))) == call``.
+        Raises :class:`~transfer_fsm.SnapshotError` for a value no snapshot
+        can hold (a request's ``at`` that is not a finite number).
+        """
+        return _snapshot.call_to_dict(self)
 
-    @property
-    def state(self) -> CallState | None:
-        """The call-state axis."""
-        return self[1]
+    @classmethod
+    def from_dict(cls, data: Any) -> Call:
+        """Read a snapshot written by :meth:`to_dict` (this or an older schema version).
 
-    @property
-    def audio(self) -> Audio | None:
-        """The media axis."""
-        return self[2]
+        Every enum comes back as its member. Raises
+        :class:`~transfer_fsm.SnapshotError` (a ``ValueError``) naming the
+        JSON path for anything that is not a valid snapshot: a wrong type, an
+        unknown enum value, a missing or extra key, a newer schema version.
+        """
+        return _snapshot.call_from_dict(data)
 
-    @property
-    def transfer(self) -> Transfer | None:
-        """The current transfer attempt, ``None`` until there is one."""
-        if self[5] is None:
-            return None
-        return tuple.__new__(Transfer, self[5:10])
 
-    @property
-    def result(self) -> ResultInfo | None:
-        """Graph's ``resultInfo``, as last reported with a state the axis took."""
-        return self[3]
-
-    @property
-    def termination_reason(self) -> str | None:
-        """Graph's ``terminationReason``, as last reported with a state the axis took."""
-        return self[4]
-
-    @property
-    def earlier_failures(self) -> tuple[ResultInfo, ...]:
-        """Every failure ``resultInfo`` of the call's earlier attempts, oldest first."""
-        return self[10]
-
-    def _asdict(self) -> dict[str, Any]:
-        return {name: getattr(self, name) for name in self._fields}
-
-    def _replace(self, **changes: Any) -> Call:
-        """A copy with some fields changed, as ``NamedTuple._replace``."""
-        unknown = set(changes) - set(self._fields)
-        if unknown:
-            raise ValueError(f"Got unexpected field names: {sorted(unknown)!r}")
-        return Call(**{**self._asdict(), **changes})
-
-    def __getnewargs__(self) -> tuple[object, ...]:
-        return tuple(getattr(self, name) for name in self._fields)
-
-    def __repr__(self) -> str:
-        fields = ", ".join(f"{name}={getattr(self, name)!r}" for name in self._fields)
-        return f"Call({fields})"
+from . import snapshot as _snapshot  # noqa: E402  (it reads the values defined above)

@@ -1,0 +1,410 @@
+"""Versioned snapshots of a :class:`~transfer_fsm.Call`: ``to_dict``, ``from_dict`` and the schema.
+
+The snapshot format is declared once, below, as a tree of *shapes*; the shapes
+write a call, read it back (checking every value and naming the JSON path of
+the first one that is wrong) and describe themselves as JSON Schema, which is
+what ``transfer_fsm/snapshot.schema.json`` is generated from
+(``python -m transfer_fsm schema --write transfer_fsm/snapshot.schema.json``).
+
+Version 1 is an object: ``version`` (1) and the seven fields of ``Call`` under
+their own names; enums are their wire strings, a ``ResultInfo`` is
+``{"code", "subcode", "message"}``, a request's target is tagged by ``kind``
+(``"user"`` or ``"phone"``). Every key is always present (``null`` when
+empty), and no other key is allowed, so a snapshot means one thing.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+from enum import Enum
+from typing import Any, NoReturn
+
+from .values import (
+    Audio,
+    Call,
+    CallState,
+    Phone,
+    ResultInfo,
+    Transfer,
+    TransferRequested,
+    TransferStatus,
+    User,
+    describe_value,
+)
+
+VERSION = 1
+"""The snapshot schema version :meth:`Call.to_dict` writes and the newest
+:meth:`Call.from_dict` reads."""
+
+SCHEMA_ID = "https://github.com/transfer-fsm/transfer-fsm/snapshot.schema.json"
+
+
+class SnapshotError(ValueError):
+    """Something that is not a valid ``Call`` snapshot.
+
+    ``path`` is the JSON path of the offending value (``$`` is the snapshot),
+    ``expected`` what was expected there and ``found`` what was there. A store
+    sets ``call_id`` to the call whose stored snapshot it could not read.
+    """
+
+    def __init__(self, path: str, expected: str, found: str, call_id: str | None = None) -> None:
+        self.path = path
+        self.expected = expected
+        self.found = found
+        self.call_id = call_id
+        where = "" if call_id is None else f"stored snapshot of call {call_id!r}: "
+        super().__init__(f"{where}{path}: expected {expected}, found {found}")
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.path, self.expected, self.found, self.call_id))
+
+
+class _BadValueError(Exception):
+    """Raised inside the readers; the path grows as it unwinds (cheap when nothing fails)."""
+
+    def __init__(self, expected: str, value: object, found: str | None = None) -> None:
+        self.parts: list[str] = []
+        self.expected = expected
+        self.found = describe_value(value) if found is None else found
+
+    def at(self, key: str) -> _BadValueError:
+        """This error, one key further from the root."""
+        self.parts.append(f".{key}")
+        return self
+
+
+def _bad(expected: str, value: object) -> NoReturn:
+    raise _BadValueError(expected, value)
+
+
+class Shape:
+    """One kind of snapshot value: how to write it, read it and describe it."""
+
+    def write(self, value: Any) -> Any:
+        """The JSON-ready form of ``value``."""
+        raise NotImplementedError
+
+    def read(self, value: Any) -> Any:
+        """The value ``value`` (parsed JSON) stands for; raises ``_BadValueError`` when it is not one."""
+        raise NotImplementedError
+
+    def schema(self) -> dict[str, Any]:
+        """This shape as JSON Schema."""
+        raise NotImplementedError
+
+
+class Text(Shape):
+    """A JSON string."""
+
+    def write(self, value: Any) -> Any:
+        return value
+
+    def read(self, value: Any) -> Any:
+        if type(value) is not str:
+            _bad("a string", value)
+        return value
+
+    def schema(self) -> dict[str, Any]:
+        return {"type": "string"}
+
+
+class Integer(Shape):
+    """A JSON integer (not a boolean, not a float)."""
+
+    def write(self, value: Any) -> Any:
+        return value
+
+    def read(self, value: Any) -> Any:
+        if type(value) is not int:
+            _bad("an integer", value)
+        return value
+
+    def schema(self) -> dict[str, Any]:
+        return {"type": "integer"}
+
+
+class Number(Shape):
+    """A finite JSON number (not a boolean)."""
+
+    def write(self, value: Any) -> Any:
+        if type(value) not in (int, float) or not math.isfinite(value):
+            _bad("a finite number", value)
+        return value
+
+    def read(self, value: Any) -> Any:
+        if type(value) not in (int, float) or not math.isfinite(value):
+            _bad("a finite number", value)
+        return value
+
+    def schema(self) -> dict[str, Any]:
+        return {"type": "number"}
+
+
+class Member(Shape):
+    """An enum member, as its wire string."""
+
+    def __init__(self, enum: type[Enum]) -> None:
+        self.enum = enum
+        self.members: dict[object, Enum] = {member.value: member for member in enum}
+        self.expected = "one of " + ", ".join(repr(value) for value in self.members)
+
+    def write(self, value: Any) -> Any:
+        return value.value
+
+    def read(self, value: Any) -> Any:
+        member = self.members.get(value) if type(value) is str else None
+        if member is None:
+            _bad(self.expected, value)
+        return member
+
+    def schema(self) -> dict[str, Any]:
+        return {"type": "string", "enum": list(self.members)}
+
+
+class Optional(Shape):
+    """``null``, or a value of ``shape``."""
+
+    def __init__(self, shape: Shape) -> None:
+        self.shape = shape
+
+    def write(self, value: Any) -> Any:
+        return None if value is None else self.shape.write(value)
+
+    def read(self, value: Any) -> Any:
+        return None if value is None else self.shape.read(value)
+
+    def schema(self) -> dict[str, Any]:
+        inner = self.shape.schema()
+        if set(inner) <= {"type", "enum"}:  # a scalar: one schema with "null" among its types
+            nullable: dict[str, Any] = {"type": [inner["type"], "null"]}
+            if "enum" in inner:
+                nullable["enum"] = [*inner["enum"], None]
+            return nullable
+        return {"oneOf": [{"type": "null"}, inner]}
+
+
+class Items(Shape):
+    """A JSON array of values of ``shape``, read as a tuple."""
+
+    def __init__(self, shape: Shape) -> None:
+        self.shape = shape
+
+    def write(self, value: Any) -> Any:
+        return [self.shape.write(item) for item in value]
+
+    def read(self, value: Any) -> Any:
+        if type(value) is not list:
+            _bad("an array", value)
+        read = self.shape.read
+        items = []
+        for index, item in enumerate(value):
+            try:
+                items.append(read(item))
+            except _BadValueError as bad:
+                bad.parts.append(f"[{index}]")
+                raise
+        return tuple(items)
+
+    def schema(self) -> dict[str, Any]:
+        return {"type": "array", "items": self.shape.schema()}
+
+
+class Record(Shape):
+    """A JSON object with exactly the given keys, read as ``make(*values)``.
+
+    ``fixed`` are keys with one allowed value each, written first and checked
+    on reading (the snapshot's ``version``, a target's ``kind``).
+    """
+
+    def __init__(
+        self,
+        make: Callable[..., Any],
+        fields: Sequence[tuple[str, Shape]],
+        fixed: Mapping[str, Any] | None = None,
+        description: str | None = None,
+    ) -> None:
+        self.make = make
+        self.fields = tuple(fields)
+        self.fixed = dict(fixed or {})
+        self.keys = frozenset((*self.fixed, *(key for key, _ in self.fields)))
+        self.description = description
+
+    def write(self, value: Any) -> Any:
+        out = dict(self.fixed)
+        for (key, shape), item in zip(self.fields, value, strict=True):
+            out[key] = shape.write(item)
+        return out
+
+    def read(self, value: Any) -> Any:
+        if type(value) is not dict:
+            _bad("an object", value)
+        if value.keys() != self.keys:
+            self._wrong_keys(value)
+        for key, wanted in self.fixed.items():
+            if value[key] != wanted or type(value[key]) is not type(wanted):
+                raise _BadValueError(repr(wanted), value[key]).at(key)
+        values = []
+        for key, shape in self.fields:
+            try:
+                values.append(shape.read(value[key]))
+            except _BadValueError as bad:
+                bad.parts.append(f".{key}")
+                raise
+        return self.make(*values)
+
+    def _wrong_keys(self, value: dict[Any, Any]) -> NoReturn:
+        for key in (*self.fixed, *dict(self.fields)):
+            if key not in value:
+                raise _BadValueError("a value (every key is required)", None, "no such key").at(key)
+        extra = next(key for key in value if key not in self.keys)
+        raise _BadValueError("no such key (not in the schema)", value[extra]).at(str(extra))
+
+    def schema(self) -> dict[str, Any]:
+        properties: dict[str, Any] = {key: {"const": wanted} for key, wanted in self.fixed.items()}
+        properties.update((key, shape.schema()) for key, shape in self.fields)
+        schema: dict[str, Any] = {"type": "object"}
+        if self.description:
+            schema["description"] = self.description
+        schema.update(
+            properties=properties,
+            required=[*properties],
+            additionalProperties=False,
+        )
+        return schema
+
+
+class Tagged(Shape):
+    """One of several records, told apart by the value of one key (``kind``)."""
+
+    def __init__(self, key: str, kinds: Mapping[str, tuple[type, Record]]) -> None:
+        self.key = key
+        self.kinds = dict(kinds)
+        self.by_type = {cls: (kind, record) for kind, (cls, record) in self.kinds.items()}
+        self.expected = "one of " + ", ".join(repr(kind) for kind in self.kinds)
+
+    def write(self, value: Any) -> Any:
+        return self.by_type[type(value)][1].write(value)
+
+    def read(self, value: Any) -> Any:
+        if type(value) is not dict:
+            _bad("an object", value)
+        kind = value.get(self.key)
+        entry = self.kinds.get(kind) if type(kind) is str else None
+        if entry is None:
+            if self.key not in value:
+                raise _BadValueError(f"an object with the key {self.key!r}", value, "no such key")
+            raise _BadValueError(self.expected, value[self.key]).at(self.key)
+        return entry[1].read(value)
+
+    def schema(self) -> dict[str, Any]:
+        return {"oneOf": [record.schema() for _, record in self.kinds.values()]}
+
+
+RESULT = Record(
+    ResultInfo,
+    [("code", Integer()), ("subcode", Integer()), ("message", Optional(Text()))],
+    description="Graph's resultInfo.",
+)
+TARGET = Tagged(
+    "kind",
+    {
+        "user": (
+            User,
+            Record(
+                User,
+                [
+                    ("id", Text()),
+                    ("display_name", Optional(Text())),
+                    ("tenant_id", Optional(Text())),
+                ],
+                fixed={"kind": "user"},
+                description="A Teams user (identity.user).",
+            ),
+        ),
+        "phone": (
+            Phone,
+            Record(
+                Phone,
+                [("number", Text())],
+                fixed={"kind": "phone"},
+                description="A phone number (identity.phone).",
+            ),
+        ),
+    },
+)
+REQUEST = Record(
+    TransferRequested,
+    [
+        ("replaces_call_id", Optional(Text())),
+        ("client_context", Optional(Text())),
+        ("target", Optional(TARGET)),
+        ("at", Optional(Number())),
+    ],
+    description="The bot's TransferRequested that opened the attempt.",
+)
+TRANSFER = Record(
+    Transfer,
+    [
+        ("status", Member(TransferStatus)),
+        ("result", Optional(RESULT)),
+        ("replaces_context", Optional(Text())),
+        ("audio", Optional(Member(Audio))),
+        ("request", Optional(REQUEST)),
+    ],
+    description="The current transfer attempt.",
+)
+CALL = Record(
+    Call,
+    [
+        ("call_id", Text()),
+        ("state", Optional(Member(CallState))),
+        ("audio", Optional(Member(Audio))),
+        ("transfer", Optional(TRANSFER)),
+        ("result", Optional(RESULT)),
+        ("termination_reason", Optional(Text())),
+        ("earlier_failures", Items(RESULT)),
+    ],
+    fixed={"version": VERSION},
+    description="A transfer_fsm Call snapshot (Call.to_dict).",
+)
+
+
+def call_to_dict(call: Call) -> dict[str, Any]:
+    """:meth:`Call.to_dict`."""
+    try:
+        written: dict[str, Any] = CALL.write(call)
+    except _BadValueError as bad:
+        raise _error(bad) from None
+    return written
+
+
+def call_from_dict(data: Any) -> Call:
+    """:meth:`Call.from_dict`."""
+    if type(data) is dict:
+        version = data.get("version")
+        if type(version) is int and version > VERSION:
+            raise SnapshotError(
+                "$.version",
+                f"a schema version up to {VERSION} (this transfer_fsm is older)",
+                str(version),
+            )
+    try:
+        call: Call = CALL.read(data)
+    except _BadValueError as bad:
+        raise _error(bad) from None
+    return call
+
+
+def _error(bad: _BadValueError) -> SnapshotError:
+    return SnapshotError("$" + "".join(reversed(bad.parts)), bad.expected, bad.found)
+
+
+def json_schema() -> dict[str, Any]:
+    """The JSON Schema of version-1 snapshots, generated from the shapes above."""
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": SCHEMA_ID,
+        "title": "transfer_fsm Call snapshot, version 1",
+        **CALL.schema(),
+    }
