@@ -14,7 +14,6 @@ from .events import (
 from .parse import NotificationError, call_gone, parse_call_resource, parse_notifications
 from .reducer import WrongCallError, reduce
 from .report import Step, step
-from .snapshot import SnapshotError
 from .request import (
     MAX_CLIENT_CONTEXT,
     Transferee,
@@ -26,6 +25,7 @@ from .request import (
     transfer_blockers,
     transfer_overdue,
 )
+from .snapshot import SnapshotError
 from .values import (
     Audio,
     Blocker,

@@ -86,7 +86,7 @@ class Shape:
         raise NotImplementedError
 
     def read(self, value: Any) -> Any:
-        """The value ``value`` (parsed JSON) stands for; raises ``_BadValueError`` when it is not one."""
+        """What ``value`` (parsed JSON) stands for; raises ``_BadValueError`` if nothing."""
         raise NotImplementedError
 
     def schema(self) -> dict[str, Any]:

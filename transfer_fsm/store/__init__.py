@@ -1,0 +1,56 @@
+"""Stores: many calls, applied atomically, kept across restarts and shared by processes.
+
+``transfer_fsm.store`` is not imported by ``transfer_fsm``; import it when you
+use it. Every store offers the same small interface (:class:`Store`):
+
+- ``apply(call_id, event) -> Step``: an atomic read-step-write of one call;
+- ``apply_body(body) -> list[Step]``: parse a callback body, apply each event;
+- ``get(call_id) -> Call | None`` and ``link(call_id) -> Link | None``.
+
+:class:`MemoryStore` keeps calls in the process. ``SQLiteStore`` (standard
+library) and ``RedisStore`` (the ``redis`` extra) keep them outside it, for
+restarts and for several processes; their ``Async...`` twins are for asyncio
+bots. Each is imported only when first named here.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from .core import BodyError, Change, ConflictError, Link, Store, advance, decode, encode
+from .memory import MemoryStore
+
+if TYPE_CHECKING:
+    from .redis import AsyncRedisStore, RedisStore
+    from .sqlite import AsyncSQLiteStore, SQLiteStore
+
+_LAZY = {
+    "SQLiteStore": ".sqlite",
+    "AsyncSQLiteStore": ".sqlite",
+    "RedisStore": ".redis",
+    "AsyncRedisStore": ".redis",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name], __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+__all__ = [
+    "AsyncRedisStore",
+    "AsyncSQLiteStore",
+    "BodyError",
+    "Change",
+    "ConflictError",
+    "Link",
+    "MemoryStore",
+    "RedisStore",
+    "SQLiteStore",
+    "Store",
+    "advance",
+    "decode",
+    "encode",
+]

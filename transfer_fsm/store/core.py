@@ -1,0 +1,197 @@
+"""The read-reduce-write of a store, written once and sans-IO.
+
+Every store does the same thing for one event: read the call's snapshot, step
+it, and write the new snapshot back *only if nothing else wrote in between*,
+else read again and retry. What differs between stores is only how they read,
+write and detect a conflict. This module is the part that does not differ:
+
+- :func:`advance` decides, from the call as read (or ``None`` for a call never
+  seen) and the event, the :class:`Change`: the :class:`~transfer_fsm.Step` to
+  report, the call to write (``None``: nothing to write) and the consultation
+  call to link to it.
+- :func:`encode` / :func:`decode` turn a call into the bytes a store keeps
+  (its versioned snapshot as compact JSON) and back; a stored value that is
+  not a snapshot raises :class:`~transfer_fsm.SnapshotError` naming the call.
+- :func:`link_of` answers, from what is stored, which call a consultative
+  transfer links to which, and its fate.
+
+A step is reported by the writer whose write landed, and by no other: a writer
+that loses the race recomputes its step from what the winner wrote. So each
+milestone is reported once across every writer sharing the store.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from typing import NamedTuple, Protocol
+
+from ..events import Event
+from ..parse import parse_notifications
+from ..report import Step, step
+from ..request import consultation_fate
+from ..snapshot import SnapshotError
+from ..values import Call, CallState, LegFate
+
+Body = bytes | str | Mapping[str, object]
+
+_TERMINATED = CallState.TERMINATED
+_dumps = json.JSONEncoder(separators=(",", ":"), allow_nan=False).encode
+
+
+class Change(NamedTuple):
+    """What one event does to a stored call."""
+
+    step: Step
+    """What to report (the writer whose write lands reports it)."""
+    write: Call | None
+    """The call to store, ``None`` when the store already holds it."""
+    link: str | None
+    """A consultation call id this step's request names: link it to this call."""
+    ended: bool
+    """This step ended the call (it is now terminated): keep it as a tombstone."""
+
+
+class Link(NamedTuple):
+    """The two calls of a consultative transfer, and what the transfer did to the second."""
+
+    primary_id: str
+    """The call the bot transferred (its request named the consultation call)."""
+    consultation_id: str
+    """The call the transfer replaces (``replacesCallId``)."""
+    fate: LegFate
+    """What the primary call's transfer did to the consultation call."""
+
+
+class ConflictError(RuntimeError):
+    """A store gave up after too many writers raced it for the same call."""
+
+    def __init__(self, call_id: str, attempts: int) -> None:
+        self.call_id = call_id
+        self.attempts = attempts
+        super().__init__(f"call {call_id!r}: still conflicting after {attempts} attempts")
+
+
+def advance(call_id: str, stored: Call | None, event: Event) -> Change:
+    """The change ``event`` makes to the call stored as ``stored`` (``None``: never seen).
+
+    A call never seen starts as ``Call(call_id)`` and is written even when the
+    event changes nothing, so the store remembers it heard of the call.
+    Raises what :func:`~transfer_fsm.step` raises (``WrongCallError`` for an
+    event about another call).
+    """
+    current = Call(call_id) if stored is None else stored
+    done = step(current, event)
+    new = done.call
+    if new is current and stored is not None:
+        return Change(done, None, None, False)
+    ended = new[1] is _TERMINATED and current[1] is not _TERMINATED
+    return Change(done, new, _new_link(current, new), ended)
+
+
+def _new_link(old: Call, new: Call) -> str | None:
+    attempt = new.transfer
+    if attempt is None or attempt.request is None:
+        return None
+    leg = attempt.request.replaces_call_id
+    before = old.transfer
+    if leg is None or (before is not None and before.request is attempt.request):
+        return None
+    return leg
+
+
+def link_of(call_id: str, call: Call | None, primary: Call | None) -> Link | None:
+    """The consultative transfer ``call_id`` is part of, if any.
+
+    ``call`` is the stored call ``call_id`` (``None`` if unknown) and
+    ``primary`` the stored call linked to it as its primary (``None`` if no
+    request named ``call_id``). Works from either call's id.
+    """
+    attempt = None if call is None else call.transfer
+    if attempt is not None and attempt.request is not None:
+        leg = attempt.request.replaces_call_id
+        if leg is not None and call is not None:
+            return Link(call_id, leg, consultation_fate(call, leg))
+    if primary is not None:
+        return Link(primary.call_id, call_id, consultation_fate(primary, call_id))
+    return None
+
+
+def encode(call: Call) -> bytes:
+    """The bytes a store keeps for ``call``: its snapshot as compact UTF-8 JSON."""
+    return _dumps(call.to_dict()).encode()
+
+
+def decode(call_id: str, raw: bytes | str | None) -> Call | None:
+    """The call stored as ``raw`` (``None``: none stored).
+
+    Raises :class:`~transfer_fsm.SnapshotError`, with ``call_id`` set, when
+    ``raw`` is not a snapshot of that call.
+    """
+    if raw is None:
+        return None
+    try:
+        data = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as error:
+        raise SnapshotError("$", "a JSON snapshot", f"invalid JSON ({error})", call_id) from None
+    try:
+        call = Call.from_dict(data)
+    except SnapshotError as error:
+        raise SnapshotError(error.path, error.expected, error.found, call_id) from None
+    if call.call_id != call_id:
+        raise SnapshotError("$.call_id", repr(call_id), repr(call.call_id), call_id)
+    return call
+
+
+class BodyError(SnapshotError):
+    """A body some of whose calls could not be applied: their stored snapshots are corrupt.
+
+    Every other call's events were applied: ``steps`` are their steps, in
+    order. ``errors`` holds one :class:`SnapshotError` per corrupt call; this
+    error's own path and message are the first one's.
+    """
+
+    def __init__(self, errors: list[SnapshotError], steps: list[Step]) -> None:
+        first = errors[0]
+        super().__init__(first.path, first.expected, first.found, first.call_id)
+        self.errors = errors
+        self.steps = steps
+
+
+def apply_each(body: Body, apply: Callable[[str, Event], Step]) -> list[Step]:
+    """Parse ``body`` and apply each event to its own call (see :class:`BodyError`)."""
+    steps: list[Step] = []
+    errors: list[SnapshotError] = []
+    failed: set[str] = set()
+    for event in parse_notifications(body):
+        call_id = event.call_id
+        if call_id in failed:
+            continue
+        try:
+            steps.append(apply(call_id, event))
+        except SnapshotError as error:
+            failed.add(call_id)
+            errors.append(error)
+    if errors:
+        raise BodyError(errors, steps)
+    return steps
+
+
+class Store(Protocol):
+    """What every synchronous store offers."""
+
+    def apply(self, call_id: str, event: Event) -> Step:
+        """Atomically read, step and write back one call."""
+        ...
+
+    def apply_body(self, body: Body) -> list[Step]:
+        """Parse a callback body and apply each event to its own call."""
+        ...
+
+    def get(self, call_id: str) -> Call | None:
+        """The stored call, ``None`` for a call never seen."""
+        ...
+
+    def link(self, call_id: str) -> Link | None:
+        """The consultative transfer ``call_id`` is part of, from either call's id."""
+        ...
