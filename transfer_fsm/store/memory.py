@@ -33,7 +33,7 @@ class MemoryStore:
         self._lock = threading.Lock()
 
     def apply(self, call_id: str, event: Event) -> Step:
-        """Step call ``call_id`` with ``event`` atomically (a new call starts as ``Call(call_id)``)."""
+        """Step call ``call_id`` with ``event``, atomically (a new call starts empty)."""
         with self._lock:
             change = advance(call_id, self._calls.get(call_id), event)
             if change.write is not None:
