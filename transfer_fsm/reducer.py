@@ -195,8 +195,22 @@ def reduce(call: Call, event: Event) -> Call:
         audio = taken
         if phase is not None:
             t_audio = taken
-    return _built(call, current, state, audio, result, reason, earlier,
-                  (phase, t_result, t_context, t_audio, t_request))  # fmt: skip
+    # What _built does, inline (one frame): reuse what did not move.
+    if phase is None:
+        kept = None
+    elif (
+        current is not None
+        and phase is current[0]
+        and t_result is current[1]
+        and t_context is current[2]
+        and t_audio is current[3]
+        and t_request is current[4]
+    ):
+        kept = current
+    else:
+        kept = _new_transfer(Transfer, (phase, t_result, t_context, t_audio, t_request))
+    new = (call_id, state, audio, kept, result, reason, earlier)
+    return call if tuple.__eq__(new, call) else _new_call(Call, new)
 
 
 def _built(
