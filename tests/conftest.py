@@ -2,6 +2,9 @@
 
 The profile comes from ``HYPOTHESIS_PROFILE``; without it, ``ci`` when the
 ``CI`` variable is set (as ``.ci/run`` sets it) and ``dev`` otherwise.
+
+The ``redis_url`` and ``redis_client`` fixtures (a real redis-server) come from
+``tests/servers.py``.
 """
 
 from __future__ import annotations
@@ -9,6 +12,8 @@ from __future__ import annotations
 import os
 
 from hypothesis import HealthCheck, settings
+
+pytest_plugins = ["servers"]
 
 settings.register_profile(
     "ci",
