@@ -64,7 +64,7 @@ def open_store(spec: str) -> Iterator[Store]:
     - ``memory:``: a new, empty ``MemoryStore`` (this process only);
     - ``sqlite:PATH`` or ``sqlite:PATH?synchronous=NORMAL&timeout=5``: an
       ``SQLiteStore`` on the file ``PATH``;
-    - ``redis:URL``: not yet (the Redis store adds its case here).
+    - ``redis:URL``: not yet; the Redis store's tests add that case below.
     """
     kind, _, rest = spec.partition(":")
     if kind == "memory":
@@ -73,6 +73,7 @@ def open_store(spec: str) -> Iterator[Store]:
         path, _, query = rest.partition("?")
         with SQLiteStore(path, **_options(query)) as store:
             yield store
+    # The Redis store adds its case here: ``redis:redis://127.0.0.1:PORT/0?prefix=x``.
     else:
         raise ValueError(f"no store named {spec!r} (memory:, sqlite:PATH)")
 
@@ -85,6 +86,7 @@ async def open_async_store(spec: str) -> AsyncIterator[AsyncStore]:
         path, _, query = rest.partition("?")
         async with AsyncSQLiteStore(path, **_options(query)) as store:
             yield store
+    # The Redis store adds its case here, as in open_store.
     else:
         raise ValueError(f"no asyncio store named {spec!r} (sqlite:PATH)")
 
