@@ -1,9 +1,9 @@
 """SQLiteStore and AsyncSQLiteStore: the store workload on a real SQLite file.
 
 Many calls delivered shuffled and duplicated end as a single-process replay;
-four processes sharing one file end in the same views with each milestone
-reported once across them; a writer killed with ``kill -9`` mid-stream loses
-nothing it acknowledged; a corrupt snapshot stops only its own call.
+threads and two connections report each milestone once; a corrupt snapshot
+stops only its own call; the asyncio store keeps the event loop free. The
+tests with several processes are in ``test_store_sqlite_processes.py``.
 """
 
 from __future__ import annotations
@@ -11,12 +11,8 @@ from __future__ import annotations
 import asyncio
 import json
 import sqlite3
-import subprocess
-import sys
 import tempfile
 import threading
-import time
-from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +21,6 @@ from flows import FLOWS, Flow
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from store_workload import (
-    Workload,
     apply_all,
     async_store_problems,
     count_milestones,
@@ -35,7 +30,6 @@ from store_workload import (
     milestone_problems,
     open_async_store,
     open_store,
-    replay,
     store_problems,
     workload,
 )
@@ -45,12 +39,11 @@ from transfer_fsm import Call, LegFate, SnapshotError
 from transfer_fsm.store import BodyError, Link, encode
 from transfer_fsm.store.sqlite import LAYOUT, AsyncSQLiteStore, SQLiteStore
 
-WORKER = Path(__file__).parent / "store_worker.py"
 FLOW = {flow.name: flow for flow in FLOWS}
 SUCCESS = FLOW["direct success, accepted after audio inactive"]
 FAILURE = FLOW["direct failure, accepted after audio inactive, established before audio active"]
 CONSULTATIVE = FLOW["consultative success, accepted after audio inactive"]
-PROCESS_SECONDS = 60
+THREAD_SECONDS = 60
 
 
 def fast(path: Path) -> str:
@@ -153,7 +146,7 @@ def test_threads_and_two_connections_in_one_process_report_each_milestone_once(
         for thread in threads:
             thread.start()
         for thread in threads:
-            thread.join(timeout=PROCESS_SECONDS)
+            thread.join(timeout=THREAD_SECONDS)
         assert not any(thread.is_alive() for thread in threads)
         assert store_problems(two, work) == []
         assert (one.conflicts, two.conflicts) == (0, 0)
@@ -280,110 +273,6 @@ def test_a_corrupt_snapshot_stops_only_its_own_call(
         assert [(error.call_id, error.path) for error in failed.value.errors] == [("bad", path)]
         assert store.get("good") == expected.call
         assert dump(db_path)[0][0][1] == raw
-
-
-# -- several processes ----------------------------------------------------------------------------
-
-
-def start_workers(
-    tmp_path: Path, spec: str, work: Workload, seeds: list[int], ack: bool = False
-) -> list[subprocess.Popen[bytes]]:
-    """One worker process per seed, each to apply every body of ``work`` in its own order."""
-    barrier = tmp_path / "barrier"
-    barrier.mkdir()
-    (barrier / "count").write_text(str(len(seeds)), encoding="utf-8")
-    bodies = tmp_path / "bodies.jsonl"
-    bodies.write_bytes(b"".join(body + b"\n" for body in work.bodies))
-    return [
-        subprocess.Popen(
-            [sys.executable, str(WORKER), spec, str(barrier), str(index), str(seed), str(bodies)]
-            + (["--ack"] if ack else []),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-        )
-        for index, seed in enumerate(seeds)
-    ]
-
-
-def stop(processes: list[subprocess.Popen[bytes]]) -> None:
-    """Kill whatever is still running and reap it."""
-    for process in processes:
-        if process.poll() is None:
-            process.kill()
-        process.wait(timeout=PROCESS_SECONDS)
-        for stream in (process.stdout, process.stderr):
-            if stream is not None:
-                stream.close()
-
-
-def test_four_processes_on_one_file_report_each_milestone_once(tmp_path: Path) -> None:
-    work = workload(100, seed=4)
-    spec = fast(tmp_path / "calls.db")
-    with open_store(spec) as store:
-        requests = [store.apply(call_id, request) for call_id, request in work.requests]
-    start = time.perf_counter()
-    workers = start_workers(tmp_path, spec, work, seeds=[10, 11, 12, 13])
-    try:
-        outputs = [worker.communicate(timeout=PROCESS_SECONDS) for worker in workers]
-    finally:
-        stop(workers)
-    elapsed = time.perf_counter() - start
-    for worker, (_, errors) in zip(workers, outputs, strict=True):
-        assert worker.returncode == 0, errors.decode()
-    reports = [json.loads(out) for out, _ in outputs]
-    counts = count_milestones(requests)
-    for report in reports:
-        for call_id, kinds in report["per_call"].items():
-            counts.setdefault(call_id, Counter()).update(
-                {tf.Milestone(kind): n for kind, n in kinds.items()}
-            )
-    with open_store(spec) as store:
-        assert store_problems(store, work) == []
-    assert milestone_problems(work, counts) == []
-    assert ended_attempts(counts) == work.attempts_ended
-    print(
-        f"\nfour SQLite writers: {len(work.expected)} calls, {len(work.bodies)} bodies each"
-        f" ({sum(r['bodies'] for r in reports)} applied), {work.attempts_ended} attempts ended,"
-        f" conflicts retried {sum(r['conflicts'] for r in reports)},"
-        f" slowest writer {max(r['elapsed'] for r in reports):.2f} s, wall {elapsed:.2f} s"
-    )
-
-
-def test_kill_9_mid_stream_loses_nothing_acknowledged(tmp_path: Path) -> None:
-    work = workload(60, seed=5)
-    path = tmp_path / "calls.db"
-    spec = f"sqlite:{path}"  # synchronous FULL: slow enough to be killed mid-stream
-    with open_store(spec) as store:
-        for call_id, request in work.requests:
-            store.apply(call_id, request)
-    order = delivery_order(len(work.bodies), seed=6)
-    [worker] = start_workers(tmp_path, spec, work, seeds=[6], ack=True)
-    acked: list[int] = []
-    try:
-        assert worker.stdout is not None
-        while len(acked) < len(order) // 3:
-            line = worker.stdout.readline()
-            assert line.startswith(b"ack "), worker.stderr.read() if worker.stderr else line
-            acked.append(int(line.split()[1]))
-        worker.kill()
-        worker.wait(timeout=PROCESS_SECONDS)
-        acked += [int(line.split()[1]) for line in worker.stdout.read().splitlines()]
-    finally:
-        stop([worker])
-    assert worker.returncode == -9
-    assert acked == order[: len(acked)]
-    assert len(acked) < len(order)
-    done = replay(work, [work.bodies[index] for index in order[: len(acked)]])
-    maybe = replay(work, [work.bodies[index] for index in order[: len(acked) + 1]])
-    with sqlite3.connect(path) as db:
-        assert db.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
-    with open_store(spec) as store:
-        stored = {call_id: store.get(call_id) for call_id in work.expected}
-        assert [c for c, view in stored.items() if view not in (done[c], maybe[c])] == []
-        for index in order[len(acked) :]:
-            store.apply_body(work.bodies[index])
-        assert store_problems(store, work) == []
-    print(f"\nkill -9 after {len(acked)} of {len(order)} bodies acknowledged: nothing lost")
 
 
 # -- asyncio ------------------------------------------------------------------------------------
