@@ -3,6 +3,7 @@
 
     python scripts/mutate.py                     # rules.py, reducer.py, report.py
     python scripts/mutate.py --module report.py --workers 2
+    python scripts/mutate.py --module store/core.py   # a module of a subpackage
     python scripts/mutate.py --list              # the mutants, without running them
     python scripts/mutate.py --only 1a2b3c4d     # one mutant: its diff and its test run
 
@@ -173,7 +174,8 @@ class Workspace:
         command = [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider"]
         command += [option for plugin in PLUGINS for option in ("-p", plugin)]
         command += [f"--deselect={test}" for test in DESELECTED]
-        shutil.rmtree(self.package / "__pycache__", ignore_errors=True)
+        for cache in list(self.package.rglob("__pycache__")):
+            shutil.rmtree(cache, ignore_errors=True)
         if self.stopped:
             raise GuardError("stopped")
         with subprocess.Popen(
@@ -210,7 +212,10 @@ def load_mutants(
 ) -> tuple[list[Mutant], dict[str, str]]:
     """The mutants of ``modules`` and each module's source as ``ast.unparse`` writes it."""
     package_dir = root / package
-    sources = {path.name: path.read_text("utf-8") for path in sorted(package_dir.glob("*.py"))}
+    sources = {  # by path in the package: "reducer.py", "store/core.py"
+        path.relative_to(package_dir).as_posix(): path.read_text("utf-8")
+        for path in sorted(package_dir.rglob("*.py"))
+    }
     enums = enum_members(sources.values())
     found: list[Mutant] = []
     for name in modules:
@@ -309,7 +314,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--module",
         action="append",
         default=[],
-        help=f"a module of the package (repeatable; default: {', '.join(MODULES)})",
+        help=f"a module, by its path in the package, such as store/core.py (repeatable;"
+        f" default: {', '.join(MODULES)})",
     )
     parser.add_argument("--workers", type=int, default=2, help="parallel test runs (default 2)")
     parser.add_argument("--list", action="store_true", help="list the mutants; run nothing")
@@ -336,7 +342,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # clean up copies and test runs
     root = args.root.resolve()
-    modules = [Path(name).name if name.endswith(".py") else f"{name}.py" for name in args.module]
+    modules = [name if name.endswith(".py") else f"{name}.py" for name in args.module]
     modules = modules or list(MODULES)
     mutants, originals = load_mutants(root, args.package, modules)
     equivalent = load_equivalent(args.equivalent)
