@@ -1,4 +1,4 @@
-"""The command line replays a log, prints the tables, and fails with one line and a status.
+"""The command line replays a log, prints the tables and the schema, fails in one line and a status.
 
 Exit status: 0 every body applied, 1 some bodies rejected, 2 usage error or
 input that is not a readable log. The error cases run the real program
@@ -20,8 +20,9 @@ import pytest
 from flows import FLOWS
 
 import transfer_fsm as tf
-from transfer_fsm.cli import BEGIN, END, EXAMPLE, main
+from transfer_fsm.cli import BEGIN, END, EXAMPLE, SCHEMA_FILE, main, schema_text
 from transfer_fsm.render import generated_markdown
+from transfer_fsm.snapshot import json_schema
 
 ROOT = Path(__file__).resolve().parents[1]
 ENV = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
@@ -195,6 +196,29 @@ def test_the_tables_print_as_markdown() -> None:
     assert out.startswith("### Call-state axis and transfer status")
 
 
+def test_the_schema_prints_as_the_published_file() -> None:
+    status, out, err = _run("schema")
+    assert (status, out, err) == (0, schema_text(), "")
+    assert json.loads(out) == json_schema()
+    assert out == (ROOT / SCHEMA_FILE).read_text("utf-8")
+    assert out.startswith('{\n  "$schema": ')  # indent 2
+    assert out.endswith("}\n")  # a final newline
+
+
+def test_schema_write_replaces_the_file(tmp_path: Path) -> None:
+    target = tmp_path / "snapshot.schema.json"
+    target.write_text("old\n", "utf-8")
+    assert _run("schema", "--write", str(target)) == (0, "", "")
+    assert target.read_text("utf-8") == schema_text()
+
+
+def test_schema_write_to_a_file_it_cannot_write_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    (tmp_path / "a-folder").mkdir()
+    status, out, err = _run("schema", "--write", "a-folder", cwd=tmp_path)
+    assert (status, out) == (2, "")
+    assert err == "python -m transfer_fsm schema: a-folder: cannot write: Is a directory\n"
+
+
 def test_usage_errors_exit_2() -> None:
     status, out, err = _run("replay", "--bogus")
     assert (status, out) == (2, "")
@@ -217,9 +241,13 @@ def test_the_installed_version_is_the_one_in_the_source() -> None:
 @pytest.mark.parametrize(
     ("command", "explained"),
     [
-        ([], ["replay", "table", "--version", "exit status:", "1  some bodies were rejected"]),
+        (
+            [],
+            ["replay", "table", "schema", "--version", "exit status:", "some bodies were rejected"],
+        ),
         (["replay"], ["FILE", "'-' reads standard input", "--requested", "exit status:"]),
         (["table"], ["--write FILE", BEGIN, END]),
+        (["schema"], ["--write FILE", "Call.to_dict", SCHEMA_FILE, "exit status:"]),
     ],
 )
 def test_help_explains_the_arguments(command: list[str], explained: list[str]) -> None:

@@ -1,10 +1,11 @@
-"""The ``transfer-fsm`` command (also ``python -m transfer_fsm``): ``replay`` and ``table``.
+"""The ``transfer-fsm`` command (also ``python -m transfer_fsm``): replay, table and schema.
 
 ``replay`` reads a notification log (a JSON array of commsNotifications
 bodies, one body per line, or a single body; ``-`` for standard input),
 reduces every notification into its call and prints one line per
 notification, then each call's final view. Without FILE it replays a bundled
-log of a failed consultative transfer. ``table`` prints the transition tables.
+log of a failed consultative transfer. ``table`` prints the transition tables,
+``schema`` the JSON Schema of call snapshots (``Call.to_dict``).
 
 Exit status: 0 when every body was applied, 1 when some bodies were rejected,
 2 for a usage error or input that cannot be read as a log (one line on
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import json
 import os
 import re
 import sys
@@ -27,6 +29,7 @@ from . import __version__
 from .parse import NotificationError, decode, parse_notifications
 from .render import generated_markdown
 from .report import step
+from .snapshot import json_schema
 from .values import Call, TransferRequested
 
 EXAMPLE = "failed-consultative-transfer.jsonl"
@@ -183,13 +186,31 @@ def write_generated(path: str) -> None:
         raise InputError(f"{path}: cannot write: {error.strerror or error}") from None
 
 
+SCHEMA_FILE = "transfer_fsm/snapshot.schema.json"
+"""Where the published schema lives, relative to the checkout (the package ships it)."""
+
+
+def schema_text() -> str:
+    """The JSON Schema of call snapshots as the published file holds it: indent 2, final newline."""
+    return json.dumps(json_schema(), indent=2) + "\n"
+
+
+def write_schema(path: str) -> None:
+    """Write :func:`schema_text` to ``path``, replacing the file."""
+    try:
+        Path(path).write_text(schema_text(), "utf-8")
+    except OSError as error:
+        raise InputError(f"{path}: cannot write: {error.strerror or error}") from None
+
+
 def parser(prog: str = PROG) -> argparse.ArgumentParser:
     """The command line's arguments, with the help each command prints."""
     formatter = argparse.RawDescriptionHelpFormatter
     top = argparse.ArgumentParser(
         prog=prog,
         description="Reconcile Microsoft Graph call-transfer notifications delivered in any "
-        "order:\nreplay a log of webhook bodies, or print the state machine's tables.",
+        "order:\nreplay a log of webhook bodies, print the state machine's tables or the\n"
+        "JSON Schema of stored calls.",
         epilog=f'{EXIT_STATUS}\n\nRun "{prog} COMMAND --help" for the arguments of a command.',
         formatter_class=formatter,
     )
@@ -231,6 +252,17 @@ def parser(prog: str = PROG) -> argparse.ArgumentParser:
     table_cmd.add_argument(
         "--write", metavar="FILE", help="write the tables into FILE between its marker lines"
     )
+    schema_cmd = commands.add_parser(
+        "schema",
+        help="print the JSON Schema of call snapshots (Call.to_dict)",
+        description="Print the JSON Schema of the snapshots Call.to_dict writes and\n"
+        "Call.from_dict reads, generated from the code, so that a program in another\n"
+        "language can read a stored call. With --write FILE, write it to FILE instead\n"
+        f"(replacing it), as {SCHEMA_FILE} is generated.",
+        epilog="exit status: 0 done, 2 usage error or a FILE that cannot be written.",
+        formatter_class=formatter,
+    )
+    schema_cmd.add_argument("--write", metavar="FILE", help="write the schema to FILE")
     return top
 
 
@@ -243,6 +275,12 @@ def main(argv: Sequence[str] | None = None, prog: str = PROG) -> int:
                 sys.stdout.write(generated_markdown() + "\n")
             else:
                 write_generated(args.write)
+            return APPLIED
+        if args.command == "schema":
+            if args.write is None:
+                sys.stdout.write(schema_text())
+            else:
+                write_schema(args.write)
             return APPLIED
         rejected, total = _replay(args.file, args.requested)
     except InputError as error:

@@ -15,6 +15,7 @@ empty), and no other key is allowed, so a snapshot means one thing.
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Callable, Mapping, Sequence
 from enum import Enum
@@ -68,10 +69,17 @@ class _BadValueError(Exception):
         self.expected = expected
         self.found = describe_value(value) if found is None else found
 
-    def at(self, key: str) -> _BadValueError:
+    def at(self, key: object) -> _BadValueError:
         """This error, one key further from the root."""
-        self.parts.append(f".{key}")
+        self.parts.append(_key(key))
         return self
+
+
+def _key(key: object) -> str:
+    """A key as one step of a JSON path: ``.name``, or ``["any key"]`` when it is not a name."""
+    if type(key) is str and key.isidentifier():
+        return f".{key}"
+    return f"[{json.dumps(key, ensure_ascii=False) if type(key) is str else repr(key)}]"
 
 
 def _bad(expected: str, value: object) -> NoReturn:
@@ -86,7 +94,7 @@ class Shape:
         raise NotImplementedError
 
     def read(self, value: Any) -> Any:
-        """What ``value`` (parsed JSON) stands for; raises ``_BadValueError`` if nothing."""
+        """The value ``value`` (parsed JSON) stands for; ``_BadValueError`` if it is none."""
         raise NotImplementedError
 
     def schema(self) -> dict[str, Any]:
@@ -110,13 +118,19 @@ class Text(Shape):
 
 
 class Integer(Shape):
-    """A JSON integer (not a boolean, not a float)."""
+    """A JSON integer (not a boolean), read as an ``int``.
+
+    As in JSON Schema, a number with no fractional part is an integer: ``500.0``
+    (which some JSON writers give for 500) reads as ``500``.
+    """
 
     def write(self, value: Any) -> Any:
         return value
 
     def read(self, value: Any) -> Any:
         if type(value) is not int:
+            if type(value) is float and value.is_integer():
+                return int(value)
             _bad("an integer", value)
         return value
 
@@ -125,20 +139,25 @@ class Integer(Shape):
 
 
 class Number(Shape):
-    """A finite JSON number (not a boolean)."""
+    """A finite JSON number (not a boolean): an ``int`` of any size, or a finite ``float``."""
 
     def write(self, value: Any) -> Any:
-        if type(value) not in (int, float) or not math.isfinite(value):
-            _bad("a finite number", value)
-        return value
+        return _finite(value)
 
     def read(self, value: Any) -> Any:
-        if type(value) not in (int, float) or not math.isfinite(value):
-            _bad("a finite number", value)
-        return value
+        return _finite(value)
 
     def schema(self) -> dict[str, Any]:
         return {"type": "number"}
+
+
+def _finite(value: Any) -> Any:
+    kind = type(value)
+    if kind is int or (kind is float and math.isfinite(value)):
+        return value
+    if kind is float:  # NaN or an infinity: say which, as Python's json writes them
+        raise _BadValueError("a finite number", value, json.dumps(value))
+    _bad("a finite number", value)
 
 
 class Member(Shape):
@@ -233,7 +252,11 @@ class Record(Shape):
     def write(self, value: Any) -> Any:
         out = dict(self.fixed)
         for (key, shape), item in zip(self.fields, value, strict=True):
-            out[key] = shape.write(item)
+            try:
+                out[key] = shape.write(item)
+            except _BadValueError as bad:
+                bad.parts.append(f".{key}")
+                raise
         return out
 
     def read(self, value: Any) -> Any:
@@ -242,8 +265,8 @@ class Record(Shape):
         if value.keys() != self.keys:
             self._wrong_keys(value)
         for key, wanted in self.fixed.items():
-            if value[key] != wanted or type(value[key]) is not type(wanted):
-                raise _BadValueError(repr(wanted), value[key]).at(key)
+            if not _same_json(value[key], wanted):
+                raise _BadValueError(json.dumps(wanted), value[key]).at(key)
         values = []
         for key, shape in self.fields:
             try:
@@ -258,7 +281,7 @@ class Record(Shape):
             if key not in value:
                 raise _BadValueError("a value (every key is required)", None, "no such key").at(key)
         extra = next(key for key in value if key not in self.keys)
-        raise _BadValueError("no such key (not in the schema)", value[extra]).at(str(extra))
+        raise _BadValueError("no such key (not in the schema)", value[extra]).at(extra)
 
     def schema(self) -> dict[str, Any]:
         properties: dict[str, Any] = {key: {"const": wanted} for key, wanted in self.fixed.items()}
@@ -274,6 +297,13 @@ class Record(Shape):
         return schema
 
 
+def _same_json(value: object, wanted: object) -> bool:
+    """``value`` equals ``wanted`` as JSON Schema compares (``1.0`` is ``1``, ``true`` is not)."""
+    if type(wanted) is int:
+        return type(value) in (int, float) and value == wanted
+    return type(value) is type(wanted) and value == wanted
+
+
 class Tagged(Shape):
     """One of several records, told apart by the value of one key (``kind``)."""
 
@@ -284,7 +314,10 @@ class Tagged(Shape):
         self.expected = "one of " + ", ".join(repr(kind) for kind in self.kinds)
 
     def write(self, value: Any) -> Any:
-        return self.by_type[type(value)][1].write(value)
+        entry = self.by_type.get(type(value))
+        if entry is None:
+            _bad(" or ".join(cls.__name__ for cls in self.by_type), value)
+        return entry[1].write(value)
 
     def read(self, value: Any) -> Any:
         if type(value) is not dict:
@@ -293,7 +326,7 @@ class Tagged(Shape):
         entry = self.kinds.get(kind) if type(kind) is str else None
         if entry is None:
             if self.key not in value:
-                raise _BadValueError(f"an object with the key {self.key!r}", value, "no such key")
+                raise _BadValueError(self.expected, None, "no such key").at(self.key)
             raise _BadValueError(self.expected, value[self.key]).at(self.key)
         return entry[1].read(value)
 
@@ -382,12 +415,13 @@ def call_to_dict(call: Call) -> dict[str, Any]:
 def call_from_dict(data: Any) -> Call:
     """:meth:`Call.from_dict`."""
     if type(data) is dict:
-        version = data.get("version")
-        if type(version) is int and version > VERSION:
+        version: Any = data.get("version")
+        whole = type(version) is int or (type(version) is float and version.is_integer())
+        if whole and version > VERSION:
             raise SnapshotError(
                 "$.version",
                 f"a schema version up to {VERSION} (this transfer_fsm is older)",
-                str(version),
+                describe_value(version),
             )
     try:
         call: Call = CALL.read(data)
