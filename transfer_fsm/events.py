@@ -60,6 +60,7 @@ def _envelope_aside(cls: type[_N]) -> type[_N]:
 
     The same notification delivered in two envelopes (another ``@odata.etag``,
     another batch) is the same event; the envelope is kept for the bot, not compared.
+    ``hash`` also leaves out ``data`` (a mapping or list): equal events still hash equal.
     """
 
     def __eq__(self: tuple[object, ...], other: object) -> bool:  # noqa: N807
@@ -69,7 +70,7 @@ def _envelope_aside(cls: type[_N]) -> type[_N]:
         return not __eq__(self, other)
 
     def __hash__(self: tuple[object, ...]) -> int:  # noqa: N807
-        return hash(self[:-1])
+        return hash(tuple(item for item in self[:-1] if not isinstance(item, (Mapping, list))))
 
     setattr(cls, "__eq__", __eq__)  # noqa: B010
     setattr(cls, "__ne__", __ne__)  # noqa: B010
