@@ -310,6 +310,10 @@ def test_an_attempt_is_overdue_only_in_flight_with_the_callers_time_past_the_tim
             tf.transfer_overdue(requested, now=now, timeout=timeout)
     with pytest.raises(ValueError, match="the request's at"):
         tf.transfer_overdue(tf.reduce(UP, TransferRequested(at=float("nan"))), now=1, timeout=1)
+    huge = 10**400  # an int too large for a float is still a finite number, not an overflow
+    late = tf.reduce(UP, tf.blind_transfer(tf.User("u"), at=huge).event)
+    assert tf.transfer_overdue(late, now=huge + 31, timeout=30)
+    assert not tf.transfer_overdue(late, now=huge + 30, timeout=30)
 
 
 # 4. Recovery by asking Graph.

@@ -169,8 +169,11 @@ def _request(
 
 
 def _finite(value: object) -> bool:
-    """A real number that is neither NaN nor infinite (``bool`` is no number here)."""
-    return type(value) in (int, float) and math.isfinite(cast(float, value))
+    """A real number that is neither NaN nor infinite (``bool`` is no number here).
+
+    Every ``int`` is finite, however large (``math.isfinite`` would overflow on it).
+    """
+    return type(value) is int or (type(value) is float and math.isfinite(cast(float, value)))
 
 
 def _nonempty(value: object, name: str) -> str:
