@@ -24,8 +24,13 @@ BLOCKS = [(path, block) for path in DOCS for block in _python_blocks(path)]
 @pytest.mark.parametrize(
     ("path", "block"), BLOCKS, ids=[f"{p.name}-{i}" for i, (p, _) in enumerate(BLOCKS)]
 )
-def test_every_python_block_in_the_docs_runs(path: Path, block: str) -> None:
-    exec(compile(block, str(path), "exec"), {"__name__": "__docs__"})
+def test_every_python_block_in_the_docs_runs(
+    path: Path, block: str, request: pytest.FixtureRequest
+) -> None:
+    namespace: dict[str, object] = {"__name__": "__docs__"}
+    if "REDIS_URL" in block:  # the reader's own server: here a real one, started for the tests
+        namespace["REDIS_URL"] = request.getfixturevalue("redis_url")
+    exec(compile(block, str(path), "exec"), namespace)
 
 
 def test_the_readme_has_a_usage_example() -> None:

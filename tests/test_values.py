@@ -48,7 +48,7 @@ def test_values_cannot_be_changed() -> None:
     with pytest.raises(AttributeError):
         FAILED.extra = 1  # type: ignore[attr-defined]
     with pytest.raises(ValueError, match="unexpected field"):
-        FAILED._replace(status=TransferStatus.FAILED)
+        FAILED._replace(status=TransferStatus.FAILED)  # type: ignore[call-arg]
     assert FAILED._replace(state=CallState.HOLD).state is CallState.HOLD
 
 

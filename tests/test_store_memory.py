@@ -1,0 +1,284 @@
+"""MemoryStore and the sans-IO core every store is built on (``transfer_fsm.store.core``).
+
+A store applies each event to its own call atomically, reports what
+``step`` reports, remembers calls (ended ones as tombstones, within its bound),
+links the two calls of a consultative transfer, and keeps one corrupt call
+from stopping the others.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import threading
+from typing import Any
+
+import pytest
+from flows import FLOWS, VARIANT_FLOWS, Flow
+from hypothesis import given
+from hypothesis import strategies as st
+from store_workload import (
+    Workload,
+    apply_all,
+    count_milestones,
+    delivery_order,
+    ended_attempts,
+    flow_as,
+    milestone_problems,
+    steps_through,
+    store_problems,
+    workload,
+)
+
+import transfer_fsm as tf
+from transfer_fsm import Call, CallState, LegFate, SnapshotError
+from transfer_fsm.store import BodyError, Link, MemoryStore, decode, encode
+from transfer_fsm.store.core import Body, advance, apply_each
+
+FLOW = {flow.name: flow for flow in [*FLOWS, *VARIANT_FLOWS]}
+SUCCESS = FLOW["direct success, accepted after audio inactive"]
+FAILURE = FLOW["direct failure, accepted after audio inactive, established before audio active"]
+CONSULTATIVE_SUCCESS = FLOW["consultative success, accepted after audio inactive"]
+CONSULTATIVE_FAILURE = FLOW[
+    "consultative failure, accepted after audio inactive, established before audio active"
+]
+NOTHING = tf.CallNotification("call-a", tf.ChangeType.UPDATED, None, None)
+"""A notification about ``call-a`` that changes nothing in any view."""
+
+
+def run(
+    store: MemoryStore, flow: Flow, call_id: str, request: tf.TransferRequested | None = None
+) -> Call:
+    """Apply ``flow`` as call ``call_id`` (its request, then its bodies); its final view."""
+    request = flow.request if request is None else request
+    final, bodies = flow_as(flow, call_id, request)
+    store.apply(call_id, request)
+    for body in bodies:
+        store.apply_body(body)
+    return final
+
+
+def test_an_unknown_call_starts_as_an_empty_call_and_is_remembered() -> None:
+    store = MemoryStore()
+    assert store.get("call-a") is None
+    assert store.apply("call-a", NOTHING) == tf.step(Call("call-a"), NOTHING)
+    assert store.get("call-a") == Call("call-a")
+    assert store.get("call-b") is None
+    assert len(store) == 1
+
+
+@pytest.mark.parametrize("flow", [*FLOWS, *VARIANT_FLOWS], ids=lambda flow: flow.name)
+def test_apply_reports_the_step_of_each_event(flow: Flow) -> None:
+    store = MemoryStore()
+    call_id = flow.final.call_id
+    events = [flow.request, *flow.events()]
+    assert [store.apply(call_id, event) for event in events] == steps_through(call_id, events)
+    assert store.get(call_id) == flow.final
+
+
+def test_each_milestone_once_in_one_process_when_every_body_comes_twice() -> None:
+    work = workload(60, seed=11)
+    store = MemoryStore()
+    counts = count_milestones(apply_all(store, work, delivery_order(len(work.bodies), 5, 1.0)))
+    assert store_problems(store, work) == []
+    assert milestone_problems(work, counts) == []
+    assert ended_attempts(counts) == work.attempts_ended
+
+
+def test_the_oldest_ended_calls_are_forgotten_beyond_max_ended_with_their_links() -> None:
+    store = MemoryStore(max_ended=2)
+    live = run(store, FAILURE, "live")
+    first = run(store, CONSULTATIVE_SUCCESS, "ended-1", tf.TransferRequested("consult-1"))
+    assert store.link("consult-1") == Link("ended-1", "consult-1", LegFate.REPLACED)
+    second = run(store, SUCCESS, "ended-2")
+    third = run(store, SUCCESS, "ended-3")
+    assert first.state is CallState.TERMINATED
+    assert (store.get("ended-1"), store.link("consult-1"), store.link("ended-1")) == (None,) * 3
+    store.apply("ended-1", NOTHING._replace(call_id="ended-1"))
+    assert (store.get("ended-1"), store.link("consult-1")) == (Call("ended-1"), None)
+    assert [store.get(call_id) for call_id in ("live", "ended-2", "ended-3")] == [
+        live,
+        second,
+        third,
+    ]
+    assert len(store) == 4
+
+
+def test_a_live_call_is_never_forgotten_even_when_no_ended_call_is_kept() -> None:
+    store = MemoryStore(max_ended=0)
+    live = run(store, FAILURE, "live")
+    run(store, SUCCESS, "ended")
+    assert (store.get("live"), store.get("ended"), len(store)) == (live, None, 1)
+
+
+def test_a_late_notification_for_a_kept_ended_call_finds_it_ended() -> None:
+    store = MemoryStore()
+    final = run(store, SUCCESS, "ended")
+    _, bodies = flow_as(SUCCESS, "ended", SUCCESS.request)
+    late = store.apply_body(bodies[0])
+    assert [done.call for done in late] == [final]
+    assert [done.milestones for done in late] == [()]
+    assert store.get("ended") == final
+
+
+@pytest.mark.parametrize(
+    ("flow", "fate"),
+    [(CONSULTATIVE_SUCCESS, LegFate.REPLACED), (CONSULTATIVE_FAILURE, LegFate.KEPT)],
+    ids=["completed", "failed"],
+)
+@pytest.mark.parametrize("asked_first", ["consult", "primary"])
+def test_a_link_is_found_from_either_call_whichever_is_asked_first(
+    flow: Flow, fate: LegFate, asked_first: str
+) -> None:
+    store = MemoryStore()
+    first, then = ("consult", "primary") if asked_first == "consult" else ("primary", "consult")
+    store.apply("consult", tf.CallNotification("consult", tf.ChangeType.UPDATED, "established"))
+    assert (store.link(first), store.link(then)) == (None, None)
+    request = tf.TransferRequested(replaces_call_id="consult")
+    store.apply("primary", request)
+    pending = Link("primary", "consult", LegFate.PENDING)
+    assert (store.link(first), store.link(then)) == (pending, pending)
+    run(store, flow, "primary", request)
+    ended = Link("primary", "consult", fate)
+    assert (store.link(first), store.link(then)) == (ended, ended)
+
+
+def test_an_event_about_another_call_raises_and_changes_nothing() -> None:
+    store = MemoryStore()
+    final = run(store, FAILURE, "call-a")
+    _, bodies = flow_as(SUCCESS, "call-b", SUCCESS.request)
+    event = tf.parse_notifications(bodies[0])[0]
+    for call_id in ("call-a", "call-c"):
+        with pytest.raises(tf.WrongCallError):
+            store.apply(call_id, event)
+    assert [store.get(call_id) for call_id in ("call-a", "call-b", "call-c")] == [final, None, None]
+    assert len(store) == 1
+
+
+# -- snapshots as stored: encode, decode, and a corrupt one --------------------------------
+
+CORRUPT: list[tuple[str, bytes, str]] = [
+    ("not JSON", b"{not json", "$"),
+    ("JSON of another shape", b'["a", "list"]', "$"),
+    (
+        "a newer snapshot version",
+        json.dumps({**Call("call-a").to_dict(), "version": 99}).encode(),
+        "$.version",
+    ),
+    ("a snapshot of another call", encode(Call("call-z")), "$.call_id"),
+]
+
+
+def test_a_stored_snapshot_decodes_to_the_call_encoded() -> None:
+    final = SUCCESS.final
+    assert decode(final.call_id, encode(final)) == final
+    assert decode(final.call_id, encode(final).decode()) == final
+    assert decode(final.call_id, None) is None
+
+
+@pytest.mark.parametrize(
+    ("raw", "path"), [item[1:] for item in CORRUPT], ids=[c[0] for c in CORRUPT]
+)
+def test_a_corrupt_snapshot_names_its_call_and_the_path(raw: bytes, path: str) -> None:
+    with pytest.raises(SnapshotError) as raised:
+        decode("call-a", raw)
+    assert (raised.value.call_id, raised.value.path) == ("call-a", path)
+    assert "'call-a'" in str(raised.value)
+
+
+class BytesStore:
+    """The smallest store over the core: each call's snapshot bytes in a dict."""
+
+    def __init__(self) -> None:
+        self.raw: dict[str, bytes] = {}
+
+    def apply(self, call_id: str, event: tf.Event) -> tf.Step:
+        change = advance(call_id, decode(call_id, self.raw.get(call_id)), event)
+        if change.write is not None:
+            self.raw[call_id] = encode(change.write)
+        return change.step
+
+    def apply_body(self, body: Body) -> list[tf.Step]:
+        return apply_each(body, self.apply)
+
+
+def _together(*bodies: dict[str, Any]) -> dict[str, Any]:
+    """One callback body carrying every notification of ``bodies``."""
+    return {"value": [item for body in bodies for item in body["value"]]}
+
+
+@pytest.mark.parametrize(
+    ("raw", "path"), [item[1:] for item in CORRUPT], ids=[c[0] for c in CORRUPT]
+)
+def test_a_corrupt_call_in_a_body_does_not_stop_the_other_calls(raw: bytes, path: str) -> None:
+    store = BytesStore()
+    _, good = flow_as(SUCCESS, "good", SUCCESS.request)
+    _, bad = flow_as(SUCCESS, "call-a", SUCCESS.request)
+    store.apply("good", SUCCESS.request)
+    store.raw["call-a"] = raw
+    before = store.raw["good"]
+    with pytest.raises(BodyError) as raised:
+        store.apply_body(_together(bad[0], good[0], bad[1], good[1]))
+    expected = steps_through(
+        "good", [SUCCESS.request, *tf.parse_notifications(_together(*good[:2]))]
+    )
+    assert raised.value.steps == expected[1:]
+    assert [(error.call_id, error.path) for error in raised.value.errors] == [("call-a", path)]
+    assert (raised.value.call_id, raised.value.path) == ("call-a", path)
+    assert store.raw == {"good": encode(expected[-1].call), "call-a": raw}
+    assert before != store.raw["good"]
+
+
+# -- threads ------------------------------------------------------------------------------
+
+
+def _hammer(work: Workload, threads: int) -> list[str]:
+    """Every problem after ``threads`` threads applied every body (each in its own order)."""
+    store = MemoryStore()
+    requests = [store.apply(call_id, request) for call_id, request in work.requests]
+    steps: list[list[tf.Step]] = [[] for _ in range(threads)]
+    start = threading.Barrier(threads)
+
+    def deliver(worker: int) -> None:
+        start.wait()
+        for index in delivery_order(len(work.bodies), seed=worker, duplicates=1.0):
+            steps[worker] += store.apply_body(work.bodies[index])
+
+    running = [threading.Thread(target=deliver, args=(worker,)) for worker in range(threads)]
+    for thread in running:
+        thread.start()
+    for thread in running:
+        thread.join(timeout=60)
+    assert not any(thread.is_alive() for thread in running)
+    counts = count_milestones([*requests, *(done for each in steps for done in each)])
+    problems = store_problems(store, work) + milestone_problems(work, counts)
+    if ended_attempts(counts) != work.attempts_ended:
+        problems.append(f"{ended_attempts(counts)} attempts ended, not {work.attempts_ended}")
+    return problems
+
+
+def test_threads_sharing_one_store_end_as_one_thread_does() -> None:
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads as often as possible: races show
+    try:
+        for seed in range(20):
+            assert _hammer(workload(6, seed), threads=4) == []
+    finally:
+        sys.setswitchinterval(interval)
+
+
+@given(
+    calls=st.integers(1, 12),
+    seed=st.integers(0, 2**32 - 1),
+    duplicates=st.floats(0.0, 1.0),
+)
+def test_shuffled_duplicated_deliveries_end_as_the_single_process_replay(
+    calls: int, seed: int, duplicates: float
+) -> None:
+    work = workload(calls, seed)
+    store = MemoryStore()
+    order = delivery_order(len(work.bodies), seed, duplicates)
+    counts = count_milestones(apply_all(store, work, order))
+    assert store_problems(store, work) == []
+    assert milestone_problems(work, counts) == []
+    assert ended_attempts(counts) == work.attempts_ended

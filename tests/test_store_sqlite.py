@@ -1,0 +1,316 @@
+"""SQLiteStore and AsyncSQLiteStore: the store workload on a real SQLite file.
+
+Many calls delivered shuffled and duplicated end as a single-process replay;
+threads and two connections report each milestone once; a corrupt snapshot
+stops only its own call; the asyncio store keeps the event loop free. The
+tests with several processes are in ``test_store_sqlite_processes.py``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sqlite3
+import tempfile
+import threading
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flows import FLOWS, Flow
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from store_workload import (
+    apply_all,
+    async_store_problems,
+    count_milestones,
+    delivery_order,
+    ended_attempts,
+    flow_as,
+    milestone_problems,
+    open_async_store,
+    open_store,
+    store_problems,
+    workload,
+)
+
+import transfer_fsm as tf
+from transfer_fsm import Call, LegFate, SnapshotError
+from transfer_fsm.store import BodyError, Link, encode
+from transfer_fsm.store.sqlite import LAYOUT, AsyncSQLiteStore, SQLiteStore
+
+FLOW = {flow.name: flow for flow in FLOWS}
+SUCCESS = FLOW["direct success, accepted after audio inactive"]
+FAILURE = FLOW["direct failure, accepted after audio inactive, established before audio active"]
+CONSULTATIVE = FLOW["consultative success, accepted after audio inactive"]
+THREAD_SECONDS = 60
+
+
+def fast(path: Path) -> str:
+    """The spec of an SQLite store on ``path`` that does not sync each commit (tests only)."""
+    return f"sqlite:{path}?synchronous=NORMAL"
+
+
+def run(
+    store: SQLiteStore, flow: Flow, call_id: str, request: tf.TransferRequested | None = None
+) -> Call:
+    """Apply ``flow`` as call ``call_id`` (its request, then its bodies); its final view."""
+    request = flow.request if request is None else request
+    final, bodies = flow_as(flow, call_id, request)
+    store.apply(call_id, request)
+    for body in bodies:
+        store.apply_body(body)
+    return final
+
+
+def dump(path: Path) -> list[list[Any]]:
+    """Every row of the store's tables, read with plain sqlite3."""
+    with sqlite3.connect(path) as db:
+        calls = db.execute("SELECT * FROM calls ORDER BY call_id").fetchall()
+        links = db.execute("SELECT * FROM links ORDER BY consultation_id").fetchall()
+    return [calls, links]
+
+
+# -- one process ---------------------------------------------------------------------------
+
+
+def test_many_calls_shuffled_and_duplicated_end_as_the_single_process_replay(
+    tmp_path: Path,
+) -> None:
+    work = workload(200, seed=1)
+    order = delivery_order(len(work.bodies), seed=2, duplicates=0.3)
+    with open_store(fast(tmp_path / "calls.db")) as store:
+        counts = count_milestones(apply_all(store, work, order))
+        assert store_problems(store, work) == []
+    assert milestone_problems(work, counts) == []
+    assert ended_attempts(counts) == work.attempts_ended
+    with open_store(fast(tmp_path / "calls.db")) as reopened:
+        assert store_problems(reopened, work) == []
+
+
+@settings(max_examples=40)
+@given(
+    calls=st.integers(1, 10),
+    seed=st.integers(0, 2**32 - 1),
+    duplicates=st.floats(0.0, 1.0),
+)
+def test_any_delivery_of_a_few_calls_ends_as_the_single_process_replay(
+    calls: int, seed: int, duplicates: float
+) -> None:
+    work = workload(calls, seed)
+    with tempfile.TemporaryDirectory() as folder, open_store(fast(Path(folder) / "db")) as store:
+        counts = count_milestones(
+            apply_all(store, work, delivery_order(len(work.bodies), seed, duplicates))
+        )
+        assert store_problems(store, work) == []
+    assert milestone_problems(work, counts) == []
+    assert ended_attempts(counts) == work.attempts_ended
+
+
+def test_a_step_is_what_step_reports_and_a_new_call_starts_empty(tmp_path: Path) -> None:
+    nothing = tf.CallNotification("call-a", tf.ChangeType.UPDATED, None, None)
+    with SQLiteStore(tmp_path / "calls.db") as store:
+        assert store.get("call-a") is None
+        assert store.apply("call-a", nothing) == tf.step(Call("call-a"), nothing)
+        assert store.get("call-a") == Call("call-a")
+    assert dump(tmp_path / "calls.db") == [[("call-a", encode(Call("call-a")), None)], []]
+
+
+def test_an_event_about_another_call_raises_and_changes_nothing(tmp_path: Path) -> None:
+    with SQLiteStore(tmp_path / "calls.db", synchronous="NORMAL") as store:
+        run(store, FAILURE, "call-a")
+        before = dump(tmp_path / "calls.db")
+        _, bodies = flow_as(SUCCESS, "call-b", SUCCESS.request)
+        for call_id in ("call-a", "call-c"):
+            with pytest.raises(tf.WrongCallError):
+                store.apply(call_id, tf.parse_notifications(bodies[0])[0])
+        assert dump(tmp_path / "calls.db") == before
+        assert store.apply("call-b", SUCCESS.request).call.transfer is not None
+
+
+def test_threads_and_two_connections_in_one_process_report_each_milestone_once(
+    tmp_path: Path,
+) -> None:
+    work = workload(40, seed=3)
+    path = tmp_path / "calls.db"
+    with SQLiteStore(path, synchronous="NORMAL") as one, SQLiteStore(path) as two:
+        requests = [one.apply(call_id, request) for call_id, request in work.requests]
+        steps: list[list[tf.Step]] = [[] for _ in range(4)]
+
+        def deliver(worker: int) -> None:
+            store = (one, two)[worker % 2]
+            for index in delivery_order(len(work.bodies), seed=worker):
+                steps[worker] += store.apply_body(work.bodies[index])
+
+        threads = [threading.Thread(target=deliver, args=(worker,)) for worker in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=THREAD_SECONDS)
+        assert not any(thread.is_alive() for thread in threads)
+        assert store_problems(two, work) == []
+        assert (one.conflicts, two.conflicts) == (0, 0)
+    counts = count_milestones([*requests, *(done for each in steps for done in each)])
+    assert milestone_problems(work, counts) == []
+    assert ended_attempts(counts) == work.attempts_ended
+
+
+# -- ended calls, pruning and links ----------------------------------------------------------
+
+
+def test_prune_forgets_the_oldest_ended_calls_and_their_links_never_a_live_one(
+    tmp_path: Path,
+) -> None:
+    with SQLiteStore(tmp_path / "calls.db", synchronous="NORMAL") as store:
+        live = run(store, FAILURE, "live")
+        run(store, CONSULTATIVE, "ended-1", tf.TransferRequested("consult-1"))
+        second = run(store, CONSULTATIVE, "ended-2", tf.TransferRequested("ended-1"))
+        third = run(store, SUCCESS, "ended-3")
+        late = flow_as(SUCCESS, "ended-3", SUCCESS.request)[1][0]
+        assert [done.call for done in store.apply_body(late)] == [third]
+        assert store.prune(2) == 1
+        assert store.prune(2) == 0
+        assert [store.get(call_id) for call_id in ("live", "ended-1", "ended-2", "ended-3")] == [
+            live,
+            None,
+            second,
+            third,
+        ]
+        assert store.link("consult-1") is None
+        assert store.link("ended-1") == Link("ended-2", "ended-1", LegFate.REPLACED)
+        assert store.prune(0) == 2
+        assert [store.get(call_id) for call_id in ("live", "ended-2", "ended-3")] == [
+            live,
+            None,
+            None,
+        ]
+        assert store.link("ended-1") is None
+        assert dump(tmp_path / "calls.db") == [[("live", encode(live), None)], []]
+        with pytest.raises(ValueError, match="keep_ended"):
+            store.prune(-1)
+
+
+@pytest.mark.parametrize("asked_first", ["consult", "primary"])
+def test_a_link_is_found_from_either_call_whichever_is_asked_first(
+    tmp_path: Path, asked_first: str
+) -> None:
+    first, then = ("consult", "primary") if asked_first == "consult" else ("primary", "consult")
+    request = tf.TransferRequested(replaces_call_id="consult")
+    with SQLiteStore(tmp_path / "calls.db", synchronous="NORMAL") as store:
+        assert (store.link(first), store.link(then)) == (None, None)
+        store.apply("primary", request)
+        pending = Link("primary", "consult", LegFate.PENDING)
+        assert (store.link(first), store.link(then)) == (pending, pending)
+        run(store, CONSULTATIVE, "primary", request)
+        replaced = Link("primary", "consult", LegFate.REPLACED)
+        assert (store.link(first), store.link(then)) == (replaced, replaced)
+
+
+# -- the file: layout version and options ---------------------------------------------------
+
+
+def test_a_newer_layout_is_refused_and_left_alone(tmp_path: Path) -> None:
+    path = tmp_path / "calls.db"
+    SQLiteStore(path).close()
+    with sqlite3.connect(path) as db:
+        assert db.execute("PRAGMA user_version").fetchone() == (LAYOUT,)
+        assert db.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+        db.execute(f"PRAGMA user_version={LAYOUT + 1}")
+    with pytest.raises(RuntimeError, match=f"layout version {LAYOUT + 1} is newer"):
+        SQLiteStore(path)
+    with sqlite3.connect(path) as db:
+        assert db.execute("PRAGMA user_version").fetchone() == (LAYOUT + 1,)
+
+
+def test_an_unknown_synchronous_level_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="synchronous"):
+        SQLiteStore(tmp_path / "calls.db", synchronous="SOMETIMES")
+    assert not (tmp_path / "calls.db").exists()
+
+
+# -- corrupt snapshots -------------------------------------------------------------------------
+
+CORRUPT: list[tuple[str, bytes | str, str]] = [
+    ("not JSON", b"\x00garbage", "$"),
+    ("JSON of another shape", json.dumps({**Call("bad").to_dict(), "call_id": 7}), "$.call_id"),
+    (
+        "a newer snapshot version",
+        json.dumps({**Call("bad").to_dict(), "version": 99}).encode(),
+        "$.version",
+    ),
+    ("a snapshot of another call", encode(Call("good")), "$.call_id"),
+]
+
+
+@pytest.mark.parametrize(("raw", "path"), [c[1:] for c in CORRUPT], ids=[c[0] for c in CORRUPT])
+def test_a_corrupt_snapshot_stops_only_its_own_call(
+    tmp_path: Path, raw: bytes | str, path: str
+) -> None:
+    db_path = tmp_path / "calls.db"
+    _, good = flow_as(SUCCESS, "good", SUCCESS.request)
+    _, bad = flow_as(SUCCESS, "bad", SUCCESS.request)
+    with SQLiteStore(db_path, synchronous="NORMAL") as store:
+        store.apply("good", SUCCESS.request)
+        store.apply("bad", SUCCESS.request)
+        with sqlite3.connect(db_path) as db:
+            db.execute("UPDATE calls SET snapshot = ? WHERE call_id = 'bad'", (raw,))
+        before = dump(db_path)
+        for attempt in (
+            lambda: store.apply("bad", tf.parse_notifications(bad[0])[0]),
+            lambda: store.get("bad"),
+        ):
+            with pytest.raises(SnapshotError) as raised:
+                attempt()
+            assert (raised.value.call_id, raised.value.path) == ("bad", path)
+            assert f"'bad': {path}:" in str(raised.value)
+        assert dump(db_path) == before
+        together = {"value": [*bad[0]["value"], *good[0]["value"], *bad[1]["value"]]}
+        with pytest.raises(BodyError) as failed:
+            store.apply_body(together)
+        expected = tf.step(Call("good"), SUCCESS.request)
+        expected = tf.step(expected.call, tf.parse_notifications(good[0])[0])
+        assert failed.value.steps == [expected]
+        assert [(error.call_id, error.path) for error in failed.value.errors] == [("bad", path)]
+        assert store.get("good") == expected.call
+        assert dump(db_path)[0][0][1] == raw
+
+
+# -- asyncio ------------------------------------------------------------------------------------
+
+
+def test_the_async_store_applies_concurrent_tasks_as_one_process(tmp_path: Path) -> None:
+    work = workload(100, seed=7)
+    order = delivery_order(len(work.bodies), seed=8, duplicates=0.3)
+
+    async def main() -> tuple[list[tf.Step], list[str]]:
+        async with open_async_store(fast(tmp_path / "calls.db")) as store:
+            requests = await asyncio.gather(*(store.apply(c, r) for c, r in work.requests))
+            bodies = await asyncio.gather(*(store.apply_body(work.bodies[i]) for i in order))
+            steps = [*requests, *(done for each in bodies for done in each)]
+            return steps, await async_store_problems(store, work)
+
+    steps, problems = asyncio.run(main())
+    assert problems == []
+    counts = count_milestones(steps)
+    assert milestone_problems(work, counts) == []
+    assert ended_attempts(counts) == work.attempts_ended
+
+
+def test_the_async_store_leaves_the_event_loop_free(tmp_path: Path) -> None:
+    work = workload(60, seed=9)
+    everything = {"value": [item for body in work.bodies for item in json.loads(body)["value"]]}
+
+    async def main() -> tuple[int, int]:
+        async with AsyncSQLiteStore(tmp_path / "calls.db", synchronous="NORMAL") as store:
+            for call_id, request in work.requests:
+                await store.apply(call_id, request)
+            batch = asyncio.ensure_future(store.apply_body(everything))
+            ticks = 0
+            while not batch.done():
+                ticks += 1
+                await asyncio.sleep(0)
+            return ticks, len(await batch)
+
+    ticks, steps = asyncio.run(main())
+    assert steps == len(everything["value"])
+    assert ticks >= 10  # a blocked loop would tick once
