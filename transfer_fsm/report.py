@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from collections.abc import Iterator
+from typing import Any
 
 from .events import CallNotification, Event, OperationNotification, ResourceNotification
 from .reducer import classify, move_of, reduce
@@ -28,13 +29,94 @@ from .values import (
 )
 
 
-class Step(NamedTuple):
-    """What :func:`step` returns: the new call, what the event did, and why."""
+class Step:
+    """What :func:`step` returns: the new call, what the event did, and why.
+
+    An immutable record of four fields, ``call``, ``outcome``, ``milestones``
+    and ``reason``: it compares, hashes, prints, unpacks
+    (``call, outcome, milestones, reason = step``), ``match``-es, pickles and
+    copies by them. The reason of an applied step is worded when first read,
+    not when the step is made: a store that applies thousands of
+    notifications pays for the words only where they are read.
+    """
+
+    __slots__ = ("_event", "_old", "_reason", "call", "milestones", "outcome")
+    __match_args__ = ("call", "outcome", "milestones", "reason")
 
     call: Call
     outcome: Outcome
     milestones: tuple[Milestone, ...]
-    reason: str
+    _reason: str | None
+    _old: Call
+    _event: Event
+
+    def __init__(
+        self, call: Call, outcome: Outcome, milestones: tuple[Milestone, ...], reason: str
+    ) -> None:
+        _set_call(self, call)
+        _set_outcome(self, outcome)
+        _set_milestones(self, milestones)
+        _set_reason(self, reason)
+
+    @property
+    def reason(self) -> str:
+        """Why: what moved ("failed the attempt: 500/7000"), or why nothing did."""
+        reason: str | None = self._reason
+        if reason is None:  # an applied step, worded now: what moved from the old call
+            reason = describe(self._old, self.call, self._event)
+            _set_reason(self, reason)
+        return reason
+
+    def _fields(self) -> tuple[Call, Outcome, tuple[Milestone, ...], str]:
+        return (self.call, self.outcome, self.milestones, self.reason)
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self._fields())
+
+    def __eq__(self, other: object) -> bool:
+        if type(other) is not Step:
+            return NotImplemented
+        return self._fields() == other._fields()
+
+    def __hash__(self) -> int:
+        return hash(self._fields())
+
+    def __repr__(self) -> str:
+        return (
+            f"Step(call={self.call!r}, outcome={self.outcome!r}, "
+            f"milestones={self.milestones!r}, reason={self.reason!r})"
+        )
+
+    def __reduce__(self) -> tuple[type[Step], tuple[Any, ...]]:
+        return (Step, self._fields())
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"a Step is immutable: cannot set {name!r}")
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError(f"a Step is immutable: cannot delete {name!r}")
+
+
+_set_call = Step.__dict__["call"].__set__
+_set_outcome = Step.__dict__["outcome"].__set__
+_set_milestones = Step.__dict__["milestones"].__set__
+_set_reason = Step.__dict__["_reason"].__set__
+_set_old = Step.__dict__["_old"].__set__
+_set_event = Step.__dict__["_event"].__set__
+_new_step = object.__new__
+_APPLIED = Outcome.APPLIED
+
+
+def _applied(old: Call, new: Call, event: Event) -> Step:
+    """An applied step, its reason left to be worded when read."""
+    made: Step = _new_step(Step)
+    _set_call(made, new)
+    _set_outcome(made, _APPLIED)
+    _set_milestones(made, milestones(old, new))
+    _set_reason(made, None)
+    _set_old(made, old)
+    _set_event(made, event)
+    return made
 
 
 AFTER_TERMINATION = "the call has already terminated"
@@ -81,10 +163,15 @@ def step(call: Call, event: Event) -> Step:
     attempt by observation", "a late copy of an earlier attempt's failure").
     """
     new = reduce(call, event)
-    if new != call:
-        return Step(new, Outcome.APPLIED, milestones(call, new), describe(call, new, event))
+    if new is not call:  # reduce returns its input itself when nothing moved
+        return _applied(call, new, event)
     outcome, reason = _unchanged(call, event)
-    return Step(new, outcome, (), reason)
+    made: Step = _new_step(Step)
+    _set_call(made, new)
+    _set_outcome(made, outcome)
+    _set_milestones(made, ())
+    _set_reason(made, reason)
+    return made
 
 
 def milestones(old: Call, new: Call) -> tuple[Milestone, ...]:

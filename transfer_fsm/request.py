@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from typing import Any, NamedTuple, cast
+from typing import Any, NamedTuple
 
 from .rules import IN_FLIGHT_STATUSES, LEG_FATE, STATE_BLOCKER, STATUS_BLOCKER
 from .values import Blocker, Call, LegFate, Phone, TransferRequested, User, strict_value
@@ -173,7 +173,7 @@ def _finite(value: object) -> bool:
 
     Every ``int`` is finite, however large (``math.isfinite`` would overflow on it).
     """
-    return type(value) is int or (type(value) is float and math.isfinite(cast(float, value)))
+    return type(value) is int or (type(value) is float and math.isfinite(value))
 
 
 def _nonempty(value: object, name: str) -> str:

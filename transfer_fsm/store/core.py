@@ -52,6 +52,9 @@ class Change(NamedTuple):
     """This step ended the call (it is now terminated): keep it as a tombstone."""
 
 
+_change = tuple.__new__  # a Change without NamedTuple's Python-level __new__ (the hot path)
+
+
 class Link(NamedTuple):
     """The two calls of a consultative transfer, and what the transfer did to the second."""
 
@@ -84,9 +87,9 @@ def advance(call_id: str, stored: Call | None, event: Event) -> Change:
     done = step(current, event)
     new = done.call
     if new is current and stored is not None:
-        return Change(done, None, None, False)
+        return _change(Change, (done, None, None, False))
     ended = new[1] is _TERMINATED and current[1] is not _TERMINATED
-    return Change(done, new, _new_link(current, new), ended)
+    return _change(Change, (done, new, _new_link(current, new), ended))
 
 
 def _new_link(old: Call, new: Call) -> str | None:
