@@ -190,3 +190,23 @@ def test_a_notification_hashes_without_its_envelope(event: tf.Notification) -> N
     assert rewrapped == event
     assert hash(rewrapped) == hash(event)
     assert len({event, rewrapped, again}) == 1
+
+
+@pytest.mark.parametrize(
+    ("event", "outcome", "reason"),
+    [
+        (tf.TransferRequested(), tf.Outcome.IGNORED, "a transfer attempt is already open"),
+        (tf.TransferAbandoned(), tf.Outcome.APPLIED, "failed the attempt (the bot abandoned it)"),
+    ],
+)
+def test_a_steps_outcome_is_worked_out_when_read_and_the_same_as_made_eagerly(
+    event: tf.Event, outcome: tf.Outcome, reason: str
+) -> None:
+    call = tf.reduce(tf.Call("x", tf.CallState.ESTABLISHED), tf.TransferRequested())
+    done = tf.step(call, event)
+    assert done.outcome is outcome  # read first: the outcome, then the reason
+    assert done.reason.startswith(reason)
+    again = tf.step(call, event)
+    assert again.reason == done.reason  # read first: the reason, then the outcome
+    assert again.outcome is outcome
+    assert again == done == tf.Step(done.call, outcome, done.milestones, done.reason)

@@ -35,17 +35,18 @@ class Step:
     An immutable record of four fields, ``call``, ``outcome``, ``milestones``
     and ``reason``: it compares, hashes, prints, unpacks
     (``call, outcome, milestones, reason = step``), ``match``-es, pickles and
-    copies by them. The reason of an applied step is worded when first read,
-    not when the step is made: a store that applies thousands of
-    notifications pays for the words only where they are read.
+    copies by them. ``call`` and ``milestones`` are made with the step;
+    ``outcome`` and ``reason`` are worked out when first read (from the call
+    before, the call after and the event, all immutable), so a store that
+    applies thousands of notifications pays only for what is read.
     """
 
-    __slots__ = ("_event", "_old", "_reason", "call", "milestones", "outcome")
+    __slots__ = ("_event", "_old", "_outcome", "_reason", "call", "milestones")
     __match_args__ = ("call", "outcome", "milestones", "reason")
 
     call: Call
-    outcome: Outcome
     milestones: tuple[Milestone, ...]
+    _outcome: Outcome | None
     _reason: str | None
     _old: Call
     _event: Event
@@ -59,13 +60,31 @@ class Step:
         _set_reason(self, reason)
 
     @property
+    def outcome(self) -> Outcome:
+        """What the event did: applied, duplicate, stale or ignored."""
+        outcome = self._outcome
+        if outcome is None:
+            outcome = self._work_out()[0]
+        return outcome
+
+    @property
     def reason(self) -> str:
         """Why: what moved ("failed the attempt: 500/7000"), or why nothing did."""
-        reason: str | None = self._reason
-        if reason is None:  # an applied step, worded now: what moved from the old call
-            reason = describe(self._old, self.call, self._event)
-            _set_reason(self, reason)
+        reason = self._reason
+        if reason is None:
+            reason = self._work_out()[1]
         return reason
+
+    def _work_out(self) -> tuple[Outcome, str]:
+        """The outcome and the reason, from the calls before and after and the event."""
+        old, new, event = self._old, self.call, self._event
+        if new is not old:
+            outcome, reason = _APPLIED, describe(old, new, event)
+        else:
+            outcome, reason = _unchanged(old, event)
+        _set_outcome(self, outcome)
+        _set_reason(self, reason)
+        return outcome, reason
 
     def _fields(self) -> tuple[Call, Outcome, tuple[Milestone, ...], str]:
         return (self.call, self.outcome, self.milestones, self.reason)
@@ -98,21 +117,26 @@ class Step:
 
 
 _set_call = Step.__dict__["call"].__set__
-_set_outcome = Step.__dict__["outcome"].__set__
+_set_outcome = Step.__dict__["_outcome"].__set__
 _set_milestones = Step.__dict__["milestones"].__set__
 _set_reason = Step.__dict__["_reason"].__set__
 _set_old = Step.__dict__["_old"].__set__
 _set_event = Step.__dict__["_event"].__set__
 _new_step = object.__new__
 _APPLIED = Outcome.APPLIED
+_NONE: tuple[Milestone, ...] = ()
 
 
-def _applied(old: Call, new: Call, event: Event) -> Step:
-    """An applied step, its reason left to be worded when read."""
+def _lazy_step(old: Call, new: Call, event: Event) -> Step:
+    """The step from ``old`` to ``new``: its outcome and reason worked out when read."""
     made: Step = _new_step(Step)
     _set_call(made, new)
-    _set_outcome(made, _APPLIED)
-    _set_milestones(made, milestones(old, new))
+    if new is old:  # reduce returns its input itself when nothing moved
+        _set_outcome(made, None)
+        _set_milestones(made, _NONE)
+    else:
+        _set_outcome(made, _APPLIED)
+        _set_milestones(made, milestones(old, new))
     _set_reason(made, None)
     _set_old(made, old)
     _set_event(made, event)
@@ -162,16 +186,7 @@ def step(call: Call, event: Event) -> Step:
     that names what happened ("failed the attempt: 500/7000", "opened an
     attempt by observation", "a late copy of an earlier attempt's failure").
     """
-    new = reduce(call, event)
-    if new is not call:  # reduce returns its input itself when nothing moved
-        return _applied(call, new, event)
-    outcome, reason = _unchanged(call, event)
-    made: Step = _new_step(Step)
-    _set_call(made, new)
-    _set_outcome(made, outcome)
-    _set_milestones(made, ())
-    _set_reason(made, reason)
-    return made
+    return _lazy_step(call, reduce(call, event), event)
 
 
 def milestones(old: Call, new: Call) -> tuple[Milestone, ...]:
