@@ -22,8 +22,9 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from functools import partial
 from os import PathLike
 from types import TracebackType
@@ -125,8 +126,7 @@ class SQLiteStore:
         if str(mode).lower() != "wal":
             raise RuntimeError(f"{self.path}: SQLite could not use WAL here (journal mode {mode})")
         db.execute(f"PRAGMA synchronous={level}")
-        db.execute("BEGIN IMMEDIATE")
-        try:
+        with self._transaction():
             version = db.execute("PRAGMA user_version").fetchone()[0]
             if version > LAYOUT:
                 raise RuntimeError(
@@ -137,14 +137,23 @@ class SQLiteStore:
                 db.execute(statement)
             if version < LAYOUT:
                 db.execute(f"PRAGMA user_version={LAYOUT}")
-            db.execute("COMMIT")
-        except BaseException:
-            self._rollback()
-            raise
 
     def _rollback(self) -> None:
         if self._db.in_transaction:
             self._db.execute("ROLLBACK")
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        """``BEGIN IMMEDIATE`` (the write lock) ... ``COMMIT``; on any exception, ``ROLLBACK``."""
+        db = self._db
+        with self._lock:
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                yield db
+                db.execute("COMMIT")
+            except BaseException:
+                self._rollback()
+                raise
 
     def apply(self, call_id: str, event: Event) -> Step:
         """Step call ``call_id`` with ``event`` in one transaction (a new call starts empty).
@@ -155,28 +164,17 @@ class SQLiteStore:
         :func:`~transfer_fsm.step` raises (``WrongCallError`` for an event
         about another call).
         """
-        db = self._db
-        with self._lock:
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                row = db.execute(_SELECT, (call_id,)).fetchone()
-                change = advance(call_id, decode(call_id, None if row is None else row[0]), event)
-                call = change.write
-                if call is not None:
-                    if row is None:
-                        db.execute(
-                            _INSERT_ENDED if change.ended else _INSERT, (call_id, encode(call))
-                        )
-                    else:
-                        db.execute(
-                            _UPDATE_ENDED if change.ended else _UPDATE, (encode(call), call_id)
-                        )
-                    if change.link is not None:
-                        db.execute(_LINK, (change.link, call_id))
-                db.execute("COMMIT")
-            except BaseException:
-                self._rollback()
-                raise
+        with self._transaction() as db:
+            row = db.execute(_SELECT, (call_id,)).fetchone()
+            change = advance(call_id, decode(call_id, None if row is None else row[0]), event)
+            call = change.write
+            if call is not None:
+                if row is None:
+                    db.execute(_INSERT_ENDED if change.ended else _INSERT, (call_id, encode(call)))
+                else:
+                    db.execute(_UPDATE_ENDED if change.ended else _UPDATE, (encode(call), call_id))
+                if change.link is not None:
+                    db.execute(_LINK, (change.link, call_id))
         return change.step
 
     def apply_body(self, body: Body) -> list[Step]:
@@ -219,16 +217,9 @@ class SQLiteStore:
         """
         if keep_ended < 0:
             raise ValueError(f"keep_ended must be 0 or more, not {keep_ended}")
-        db = self._db
-        with self._lock:
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                db.execute(_PRUNE_LINKS, (keep_ended,))
-                pruned = db.execute(_PRUNE_CALLS, (keep_ended,)).rowcount
-                db.execute("COMMIT")
-            except BaseException:
-                self._rollback()
-                raise
+        with self._transaction() as db:
+            db.execute(_PRUNE_LINKS, (keep_ended,))
+            pruned: int = db.execute(_PRUNE_CALLS, (keep_ended,)).rowcount
         return pruned
 
     def close(self) -> None:
