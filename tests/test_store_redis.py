@@ -430,3 +430,17 @@ def test_the_store_leaves_the_client_open(redis_client: redis.Redis) -> None:
     store.apply("x", tf.TransferRequested())
     del store
     assert redis_client.ping()
+
+
+def test_a_client_that_decodes_responses_works_the_same(redis_url: str) -> None:
+    case = case_named("consultative success")
+    assert case.consultation_id is not None
+    client = redis.Redis.from_url(redis_url, decode_responses=True)
+    try:
+        store = RedisStore(client, prefix="text:")
+        play(store, case)
+        assert store.get(case.call_id) == case.replay()[0]
+        assert store.link(case.consultation_id) == expected_link(case)
+        assert store.link(case.call_id) == expected_link(case)
+    finally:
+        client.close()

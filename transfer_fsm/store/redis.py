@@ -14,8 +14,9 @@ back in one MULTI/EXEC round trip, which Redis refuses if another writer
 changed the key since the WATCH; then it reads again and retries (counted in
 ``conflicts``), at most ``max_retries`` times before raising
 :class:`~transfer_fsm.store.ConflictError`. An event that changes nothing
-writes nothing. Only the writer whose EXEC landed reports its step, so each
-milestone is reported once across every process sharing the server.
+writes nothing. A step whose write Redis refused is never reported: it is
+recomputed from what the winner wrote, so each milestone is reported once
+across every process sharing the server.
 
 Expiry: with ``ended_ttl`` (seconds), every write of a terminated call sets
 that expiry on its key, and on the link its current request made (so the two
@@ -137,16 +138,10 @@ class _Base(Generic[ClientT]):
         self.conflicts += 1
         return retries + 1
 
-    def _link_keys(self, call_id: str) -> tuple[str, str]:
-        return self.call_key(call_id), self.link_key(call_id)
 
-    def _link(
-        self, call_id: str, raw: bytes | str | None, primary_id: bytes | str | None
-    ) -> tuple[Call | None, str | None]:
-        """The call read as ``raw``, and the primary call's id as a string."""
-        if isinstance(primary_id, bytes):
-            primary_id = primary_id.decode()
-        return decode(call_id, raw), primary_id
+def _text(value: bytes | str | None) -> str | None:
+    """A value read from Redis as text (clients may or may not decode responses)."""
+    return value.decode(errors="replace") if isinstance(value, bytes) else value
 
 
 def _requested_leg(call: Call) -> str | None:
@@ -212,9 +207,8 @@ class RedisStore(_Base["redis.Redis"]):
 
     def link(self, call_id: str) -> Link | None:
         """The consultative transfer ``call_id`` is part of, from either call's id."""
-        raw, primary_raw = self._client.mget(self._link_keys(call_id))
-        call, primary_id = self._link(call_id, raw, primary_raw)
-        primary = None
+        raw, linked = self._client.mget(self.call_key(call_id), self.link_key(call_id))
+        call, primary_id, primary = decode(call_id, raw), _text(linked), None
         if primary_id is not None:
             primary = decode(primary_id, self._client.get(self.call_key(primary_id)))
         return link_of(call_id, call, primary)
@@ -262,9 +256,8 @@ class AsyncRedisStore(_Base["redis.asyncio.Redis"]):
 
     async def link(self, call_id: str) -> Link | None:
         """The consultative transfer ``call_id`` is part of, from either call's id."""
-        raw, primary_raw = await self._client.mget(self._link_keys(call_id))
-        call, primary_id = self._link(call_id, raw, primary_raw)
-        primary = None
+        raw, linked = await self._client.mget(self.call_key(call_id), self.link_key(call_id))
+        call, primary_id, primary = decode(call_id, raw), _text(linked), None
         if primary_id is not None:
             primary = decode(primary_id, await self._client.get(self.call_key(primary_id)))
         return link_of(call_id, call, primary)
