@@ -18,6 +18,7 @@ from typing import Any
 from flows import CALL_ID, FLOWS, LEGACY_CALL_ID, VARIANT_FLOWS, Flow
 
 import transfer_fsm as tf
+from transfer_fsm.store import Link
 
 Body = dict[str, Any]
 
@@ -70,6 +71,22 @@ def call_cases(count: int, tag: str = "s") -> list[CallCase]:
         bodies = tuple(with_call_id(body, call_id) for body in flow.bodies)
         cases.append(CallCase(call_id, flow, request, bodies))
     return cases
+
+
+def case_named(words: str, tag: str = "c") -> CallCase:
+    """The first call case whose flow's name starts with ``words``."""
+    return next(
+        case for case in call_cases(len(ALL_FLOWS), tag) if case.flow.name.startswith(words)
+    )
+
+
+def expected_link(case: CallCase) -> Link | None:
+    """The link a store must answer for the case's consultation call, after its replay."""
+    leg = case.consultation_id
+    if leg is None:
+        return None
+    final, _ = case.replay()
+    return Link(case.call_id, leg, tf.consultation_fate(final, leg))
 
 
 def delivery(cases: list[CallCase], seed: int, window: int = 2, extra: float = 0.3) -> list[Body]:
