@@ -2,10 +2,13 @@
 
 ``run_writers(url, prefix, orders, workdir)`` starts one process per order
 (``python tests/redis_worker.py JOB``), waits until every one is ready (a file
-each), lets them all go at once (one more file), waits for them, and returns
-what each reported. Every process is stopped before it returns, whatever
-happened. A worker applies its bodies, in its order, to a ``RedisStore`` with
-``apply_body`` and reports its steps' milestones, its conflicts and its time.
+each), lets them all go at once (one more file, holding the start time), waits
+for them, and returns what each reported. Every process is stopped before it
+returns, whatever happened. An order is a list of windows of bodies; window
+``k`` starts ``k * SLOT`` seconds after the start (or at once, for a writer
+running late), so the writers stay abreast and race on the same calls. A worker
+applies its bodies, in its order, to a ``RedisStore`` with ``apply_body`` and
+reports its steps' milestones, its conflicts and its time.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from typing import Any
 
 READY_TIMEOUT = 30.0  # seconds for every worker to start and say it is ready
 RUN_TIMEOUT = 60.0  # seconds for every worker to finish once it may go
+SLOT = 0.01  # seconds between the starts of two windows
 
 
 @dataclass(frozen=True)
@@ -34,16 +38,16 @@ class WriterReport:
 
 
 def run_writers(
-    url: str, prefix: str, orders: list[list[dict[str, Any]]], workdir: Path
+    url: str, prefix: str, orders: list[list[list[dict[str, Any]]]], workdir: Path
 ) -> tuple[list[WriterReport], float]:
     """Run one writer per order at once; their reports and the wall time from the go."""
     go = workdir / "go"
     jobs = []
-    for index, bodies in enumerate(orders):
+    for index, windows in enumerate(orders):
         job: dict[str, Any] = {
             "url": url,
             "prefix": prefix,
-            "bodies": bodies,
+            "windows": windows,
             "ready": str(workdir / f"ready-{index}"),
             "go": str(go),
             "report": str(workdir / f"report-{index}.json"),
@@ -57,7 +61,9 @@ def run_writers(
             command = [sys.executable, __file__, str(workdir / f"job-{index}.json")]
             processes.append(subprocess.Popen(command))
         _await_ready(processes, [Path(job["ready"]) for job in jobs])
-        go.touch()
+        starting = workdir / "go.tmp"
+        starting.write_text(repr(time.time() + 0.02), encoding="utf-8")
+        starting.rename(go)  # whole, or not there
         started = time.perf_counter()
         deadline = time.monotonic() + RUN_TIMEOUT
         for process in processes:
@@ -104,16 +110,19 @@ def work(job: dict[str, Any]) -> None:
             if time.monotonic() > deadline:
                 raise TimeoutError("no go")
             time.sleep(0.001)
+        start = float(go.read_text(encoding="utf-8"))
         started = time.perf_counter()
         fired = []
-        for body in job["bodies"]:
-            for step in store.apply_body(body):
-                fired.append((step.call.call_id, [str(m.value) for m in step.milestones]))
+        for number, window in enumerate(job["windows"]):
+            time.sleep(max(0.0, start + number * SLOT - time.time()))
+            for body in window:
+                for step in store.apply_body(body):
+                    fired.append((step.call.call_id, [str(m.value) for m in step.milestones]))
         seconds = time.perf_counter() - started
     finally:
         client.close()
     report = {
-        "bodies": len(job["bodies"]),
+        "bodies": sum(len(window) for window in job["windows"]),
         "conflicts": store.conflicts,
         "seconds": seconds,
         "fired": fired,

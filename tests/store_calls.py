@@ -89,22 +89,30 @@ def expected_link(case: CallCase) -> Link | None:
     return Link(case.call_id, leg, tf.consultation_fate(final, leg))
 
 
-def delivery(cases: list[CallCase], seed: int, window: int = 2, extra: float = 0.3) -> list[Body]:
-    """Every body of every call once, plus about ``extra`` of them again, in a seeded order.
+def delivery_windows(
+    cases: list[CallCase], seed: int, window: int = 2, extra: float = 0.3
+) -> list[list[Body]]:
+    """Every body of every call once, plus about ``extra`` of them again, in a seeded order,
+    cut in windows.
 
-    The calls keep their order, but the bodies of each ``window`` consecutive calls
-    (duplicates among them) are shuffled together: several writers given such
-    orders work on the same calls at about the same time, as bot instances behind
-    a load balancer do, so their writes race.
+    The calls keep their order; the bodies of each ``window`` consecutive calls
+    (duplicates among them) are shuffled together, and make one window. Writers
+    that start each window together work on the same calls at the same time, as
+    bot instances behind a load balancer do, so their writes race.
     """
     rng = random.Random(seed)
-    order: list[Body] = []
+    windows = []
     for start in range(0, len(cases), window):
         group = [body for case in cases[start : start + window] for body in case.bodies]
         group += [rng.choice(group) for _ in range(round(len(group) * extra))]
         rng.shuffle(group)
-        order += group
-    return order
+        windows.append(group)
+    return windows
+
+
+def delivery(cases: list[CallCase], seed: int, window: int = 2, extra: float = 0.3) -> list[Body]:
+    """The bodies of :func:`delivery_windows`, one after the other."""
+    return [body for part in delivery_windows(cases, seed, window, extra) for body in part]
 
 
 def milestone_counts(steps: list[tuple[str, list[str]]]) -> dict[str, Counter[str]]:

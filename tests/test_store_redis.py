@@ -20,6 +20,7 @@ from store_calls import (
     CallCase,
     call_cases,
     delivery,
+    delivery_windows,
     expected_link,
     milestone_counts,
 )
@@ -97,7 +98,7 @@ def test_four_processes_end_in_the_same_views_with_each_milestone_once(
     cases = call_cases(120, tag="p")
     store = RedisStore(redis_client, prefix=prefix)
     start(store, cases)
-    orders = [delivery(cases, seed=index, window=2) for index in range(4)]
+    orders = [delivery_windows(cases, seed=index) for index in range(4)]
     reports, wall = run_writers(redis_url, prefix, orders, tmp_path)
     conflicts = sum(report.conflicts for report in reports)
     bodies = sum(report.bodies for report in reports)
@@ -125,14 +126,17 @@ def test_threads_each_with_its_own_client_race_and_retry(redis_url: str) -> None
 
         def write(store: RedisStore, seed: int) -> None:
             try:
-                barrier.wait(timeout=10)
-                for body in delivery(cases, seed=seed, window=1):
-                    steps = store.apply_body(body)
-                    with lock:
-                        fired.extend(
-                            (s.call.call_id, [str(m.value) for m in s.milestones]) for s in steps
-                        )
+                for window in delivery_windows(cases, seed=seed, window=1):
+                    barrier.wait(timeout=10)  # the threads start each window together
+                    for body in window:
+                        steps = store.apply_body(body)
+                        with lock:
+                            fired.extend(
+                                (s.call.call_id, [str(m.value) for m in s.milestones])
+                                for s in steps
+                            )
             except BaseException as error:  # reported below, in the test's thread
+                barrier.abort()
                 errors.append(error)
 
         threads = [
@@ -165,12 +169,14 @@ def test_async_store_many_concurrent_tasks_equal_a_replay(redis_url: str) -> Non
                 await store.apply(case.call_id, case.request)
             fired: list[tuple[str, list[str]]] = []
 
-            async def write(seed: int) -> None:
-                for body in delivery(cases, seed=seed, window=1):
+            async def write(window: list[dict[str, Any]]) -> None:
+                for body in window:
                     for done in await store.apply_body(body):
                         fired.append((done.call.call_id, [str(m.value) for m in done.milestones]))
 
-            await asyncio.wait_for(asyncio.gather(*(write(200 + n) for n in range(4))), 60)
+            orders = [delivery_windows(cases, seed=200 + n, window=1) for n in range(4)]
+            for windows in zip(*orders, strict=True):  # the tasks start each window together
+                await asyncio.wait_for(asyncio.gather(*map(write, windows)), 10)
             for case in cases:
                 final, _ = case.replay()
                 assert await store.get(case.call_id) == final
