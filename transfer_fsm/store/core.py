@@ -23,10 +23,10 @@ milestone is reported once across every writer sharing the store.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from typing import NamedTuple, Protocol
 
-from ..events import Event
+from ..events import Event, Notification
 from ..parse import parse_notifications
 from ..report import Step, step
 from ..request import consultation_fate
@@ -161,23 +161,59 @@ class BodyError(SnapshotError):
         self.steps = steps
 
 
+class _Each:
+    """The bookkeeping of applying one body's events, each to its own call.
+
+    Shared by :func:`apply_each` and :func:`apply_each_async`, whose loops only
+    differ in awaiting ``apply``.
+    """
+
+    __slots__ = ("errors", "events", "failed", "steps")
+
+    def __init__(self, body: Body) -> None:
+        self.events = parse_notifications(body)
+        self.steps: list[Step] = []
+        self.errors: list[SnapshotError] = []
+        self.failed: set[str] = set()
+
+    def todo(self) -> Iterator[Notification]:
+        """The events still to apply: none of a call whose snapshot proved corrupt."""
+        for event in self.events:
+            if event.call_id not in self.failed:
+                yield event
+
+    def fail(self, error: SnapshotError, call_id: str) -> None:
+        self.failed.add(call_id)
+        self.errors.append(error)
+
+    def result(self) -> list[Step]:
+        if self.errors:
+            raise BodyError(self.errors, self.steps)
+        return self.steps
+
+
 def apply_each(body: Body, apply: Callable[[str, Event], Step]) -> list[Step]:
     """Parse ``body`` and apply each event to its own call (see :class:`BodyError`)."""
-    steps: list[Step] = []
-    errors: list[SnapshotError] = []
-    failed: set[str] = set()
-    for event in parse_notifications(body):
-        call_id = event.call_id
-        if call_id in failed:
-            continue
+    each = _Each(body)
+    for event in each.todo():
         try:
-            steps.append(apply(call_id, event))
+            each.steps.append(apply(event.call_id, event))
         except SnapshotError as error:
-            failed.add(call_id)
-            errors.append(error)
-    if errors:
-        raise BodyError(errors, steps)
-    return steps
+            each.fail(error, event.call_id)
+    return each.result()
+
+
+async def apply_each_async(
+    body: Body, apply: Callable[[str, Event], Awaitable[Step]]
+) -> list[Step]:
+    """:func:`apply_each` for an asynchronous ``apply``."""
+    each = _Each(body)
+    for event in each.todo():
+        try:
+            each.steps.append(await apply(event.call_id, event))
+        except SnapshotError as error:
+            each.fail(error, event.call_id)
+    return each.result()
 
 
 class Store(Protocol):

@@ -1,0 +1,267 @@
+"""RedisStore's keys, expiry, links, corrupt snapshots and options, on a real redis-server."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from typing import Any
+
+import pytest
+import redis
+from store_calls import CallCase, case_named, expected_link
+
+import transfer_fsm as tf
+from transfer_fsm import LegFate, SnapshotError
+from transfer_fsm.store import BodyError, ConflictError, Link, encode
+from transfer_fsm.store.redis import RedisStore
+
+
+def events(body: dict[str, Any]) -> list[tf.Notification]:
+    return tf.parse_notifications(body)
+
+
+def play(store: RedisStore, case: CallCase) -> None:
+    """The request, then every body in production order."""
+    store.apply(case.call_id, case.request)
+    for body in case.bodies:
+        store.apply_body(body)
+
+
+def test_key_prefixes_keep_two_stores_apart(redis_client: redis.Redis) -> None:
+    success, failure = case_named("consultative success"), case_named("consultative failure")
+    one = RedisStore(redis_client, prefix="one:")
+    two = RedisStore(redis_client, prefix="two:")
+    play(one, success)
+    two.apply(failure.call_id, failure.request)
+    assert one.get(success.call_id) == success.replay()[0]
+    assert two.get(success.call_id) is None
+    assert one.get(failure.call_id) is None
+    assert two.get(failure.call_id) == tf.reduce(tf.Call(failure.call_id), failure.request)
+    assert success.consultation_id is not None
+    assert two.link(success.consultation_id) is None
+    assert one.link(success.consultation_id) == expected_link(success)
+    keys = sorted(key if isinstance(key, str) else key.decode() for key in redis_client.scan_iter())
+    assert keys == sorted(
+        [
+            f"one:call:{success.call_id}",
+            f"one:link:{success.consultation_id}",
+            f"two:call:{failure.call_id}",
+            f"two:link:{failure.consultation_id}",
+        ]
+    )
+
+
+def wait_until_gone(client: redis.Redis, *keys: str, timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while client.exists(*keys):
+        assert time.monotonic() < deadline, f"{keys} still there after {timeout} s"
+        time.sleep(0.05)
+
+
+def test_an_ended_call_and_its_link_expire_a_live_one_does_not(redis_client: redis.Redis) -> None:
+    ended, live = case_named("consultative success"), case_named("consultative failure")
+    store = RedisStore(redis_client, ended_ttl=2)
+    store.apply(ended.call_id, ended.request)
+    assert redis_client.ttl(store.call_key(ended.call_id)) == -1  # live: no expiry
+    play(store, live)
+    for body in ended.bodies:
+        store.apply_body(body)
+    assert ended.consultation_id is not None
+    assert live.consultation_id is not None
+    for key in store.call_key(ended.call_id), store.link_key(ended.consultation_id):
+        assert 0 < redis_client.pttl(key) <= 2000
+    for key in store.call_key(live.call_id), store.link_key(live.consultation_id):
+        assert redis_client.ttl(key) == -1
+    wait_until_gone(
+        redis_client, store.call_key(ended.call_id), store.link_key(ended.consultation_id)
+    )
+    assert store.get(ended.call_id) is None
+    assert store.link(ended.consultation_id) is None
+    # The bot's choice: once expired, a late notification starts the call over.
+    late = events(ended.bodies[-1])[0]
+    done = store.apply(ended.call_id, late)
+    assert done == tf.step(tf.Call(ended.call_id), late)
+    assert store.get(ended.call_id) == done.call
+    assert done.call.transfer is None or done.call.transfer.request is None
+    assert store.get(live.call_id) == live.replay()[0]
+    assert store.link(live.consultation_id) == expected_link(live)
+
+
+def test_without_ended_ttl_an_ended_call_stays_and_a_late_notification_finds_it_ended(
+    redis_client: redis.Redis,
+) -> None:
+    case = case_named("direct success")
+    store = RedisStore(redis_client)
+    play(store, case)
+    final, _ = case.replay()
+    assert final.state is tf.CallState.TERMINATED
+    assert redis_client.ttl(store.call_key(case.call_id)) == -1
+    for body in case.bodies:
+        for event in events(body):
+            assert store.apply(case.call_id, event) == tf.step(final, event)
+    assert store.get(case.call_id) == final
+
+
+@pytest.mark.parametrize(
+    ("words", "fate"),
+    [("consultative success", LegFate.REPLACED), ("consultative failure", LegFate.KEPT)],
+)
+def test_a_link_answers_from_either_call_pending_then_the_fate(
+    redis_client: redis.Redis, words: str, fate: LegFate
+) -> None:
+    case = case_named(words)
+    leg = case.consultation_id
+    assert leg is not None
+    store = RedisStore(redis_client)
+    assert store.link(leg) is None
+    assert store.link(case.call_id) is None
+    store.apply(leg, tf.CallNotification(leg, tf.ChangeType.UPDATED, tf.CallState.ESTABLISHED))
+    store.apply(case.call_id, case.request)
+    pending = Link(case.call_id, leg, LegFate.PENDING)
+    assert store.link(leg) == store.link(case.call_id) == pending
+    for body in case.bodies:
+        store.apply_body(body)
+    assert store.link(leg) == store.link(case.call_id) == Link(case.call_id, leg, fate)
+
+
+CORRUPT = {
+    "not JSON": b"\xff{not json",
+    "a list": b"[1, 2]",
+    "wrong shape": b'{"version": 1, "call_id": "%s", "state": 42}',
+    "a newer version": b'{"version": 99, "call_id": "%s"}',
+    "another call's snapshot": encode(tf.Call("someone-else")),
+}
+
+
+@pytest.mark.parametrize("kind", list(CORRUPT))
+def test_a_corrupt_snapshot_fails_that_call_only(redis_client: redis.Redis, kind: str) -> None:
+    bad, good = case_named("direct success", "bad"), case_named("direct failure", "good")
+    store = RedisStore(redis_client, ended_ttl=60)
+    raw = CORRUPT[kind].replace(b"%s", bad.call_id.encode())
+    redis_client.set(store.call_key(bad.call_id), raw)
+    store.apply(good.call_id, good.request)
+    event = events(bad.bodies[0])[0]
+    for attempt in (lambda: store.apply(bad.call_id, event), lambda: store.get(bad.call_id)):
+        with pytest.raises(SnapshotError) as caught:
+            attempt()
+        assert caught.value.call_id == bad.call_id
+    with pytest.raises(SnapshotError):
+        store.link(bad.call_id)
+    # One body with both calls' notifications: the good call's are applied.
+    body = {"value": [n for b in bad.bodies + good.bodies for n in b["value"]]}
+    expected, call = [], tf.reduce(tf.Call(good.call_id), good.request)
+    for item in events({"value": [n for b in good.bodies for n in b["value"]]}):
+        expected.append(tf.step(call, item))
+        call = expected[-1].call
+    with pytest.raises(BodyError) as failed:
+        store.apply_body(body)
+    assert [error.call_id for error in failed.value.errors] == [bad.call_id]
+    assert failed.value.steps == expected
+    assert store.get(good.call_id) == call == good.replay()[0]
+    assert redis_client.get(store.call_key(bad.call_id)) == raw
+    assert redis_client.ttl(store.call_key(bad.call_id)) == -1
+
+
+def try_apply(store: RedisStore, call_id: str, event: tf.Event) -> tf.Step | ConflictError:
+    try:
+        return store.apply(call_id, event)
+    except ConflictError as error:
+        return error
+
+
+HAMMER = """
+import sys, time, redis
+client = redis.Redis.from_url(sys.argv[1])
+deadline = time.monotonic() + 30
+while time.monotonic() < deadline:
+    client.set(sys.argv[2], sys.argv[3])
+"""
+
+
+def test_a_writer_that_keeps_losing_gives_up_after_max_retries(
+    redis_url: str, redis_client: redis.Redis
+) -> None:
+    """Another process rewrites the call's key as fast as it can, so many of the store's
+    attempts lose. Not deterministic: the store applies until it has lost (at least 50
+    times, for 20 s at most); a loss needs only one rewrite in its WATCH..EXEC window."""
+    call_id = "hammered"
+    abandon = tf.TransferAbandoned()
+    requested = tf.reduce(tf.Call(call_id), tf.TransferRequested())
+    failed = tf.reduce(requested, abandon)
+    # A win read the other writer's snapshot (and failed the attempt), or read its
+    # own win before that writer's next rewrite (and changed nothing).
+    wins = [tf.step(requested, abandon), tf.step(failed, abandon)]
+    store = RedisStore(redis_client, max_retries=0)
+    key = store.call_key(call_id)
+    command = [sys.executable, "-c", HAMMER, redis_url, key, encode(requested).decode()]
+    hammer = subprocess.Popen(command)
+    try:
+        deadline = time.monotonic() + 10
+        while not redis_client.exists(key):
+            assert time.monotonic() < deadline
+            assert hammer.poll() is None
+            time.sleep(0.01)
+        deadline = time.monotonic() + 20
+        outcomes: list[tf.Step | ConflictError] = []
+        while len(outcomes) < 50 or all(done in wins for done in outcomes):
+            assert time.monotonic() < deadline, f"no loss in {len(outcomes)} applies"
+            outcomes.append(try_apply(store, call_id, abandon))
+        gave_up = [done for done in outcomes if isinstance(done, ConflictError)]
+        assert {(error.call_id, error.attempts) for error in gave_up} == {(call_id, 1)}
+        assert all(done in wins for done in outcomes if not isinstance(done, ConflictError))
+        assert store.conflicts == 0  # none retried
+        patient = RedisStore(redis_client, max_retries=3)
+        outcomes = []
+        while len(outcomes) < 20 or patient.conflicts == 0:
+            assert time.monotonic() < deadline, f"no retry in {len(outcomes)} applies"
+            outcomes.append(try_apply(patient, call_id, abandon))
+        gave_up = [done for done in outcomes if isinstance(done, ConflictError)]
+        assert {error.attempts for error in gave_up} <= {4}
+        assert all(done in wins for done in outcomes if not isinstance(done, ConflictError))
+        assert patient.conflicts >= 3 * len(gave_up)
+    finally:
+        hammer.kill()
+        hammer.wait()
+
+
+def test_importing_without_redis_py_says_which_extra_to_install() -> None:
+    code = (
+        "import sys; sys.modules['redis'] = None\n"
+        "import transfer_fsm.store\n"
+        "assert transfer_fsm.store.MemoryStore\n"
+        "from transfer_fsm.store import RedisStore\n"
+    )
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert run.returncode == 1
+    assert "ImportError: transfer_fsm.store.redis needs redis-py" in run.stderr
+    assert "pip install 'transfer-fsm[redis]'" in run.stderr
+
+
+@pytest.mark.parametrize(
+    "options", [{"ended_ttl": 0}, {"ended_ttl": 1.5}, {"max_retries": -1}, {"max_retries": True}]
+)
+def test_options_are_checked(redis_client: redis.Redis, options: dict[str, Any]) -> None:
+    with pytest.raises(ValueError, match=next(iter(options))):
+        RedisStore(redis_client, **options)
+
+
+def test_the_store_leaves_the_client_open(redis_client: redis.Redis) -> None:
+    store = RedisStore(redis_client)
+    store.apply("x", tf.TransferRequested())
+    del store
+    assert redis_client.ping()
+
+
+def test_a_client_that_decodes_responses_works_the_same(redis_url: str) -> None:
+    case = case_named("consultative success")
+    assert case.consultation_id is not None
+    client = redis.Redis.from_url(redis_url, decode_responses=True)
+    try:
+        store = RedisStore(client, prefix="text:")
+        play(store, case)
+        assert store.get(case.call_id) == case.replay()[0]
+        assert store.link(case.consultation_id) == expected_link(case)
+        assert store.link(case.call_id) == expected_link(case)
+    finally:
+        client.close()

@@ -1,0 +1,263 @@
+"""``RedisStore`` and ``AsyncRedisStore``: calls kept in Redis, shared by many processes.
+
+Needs redis-py (``pip install 'transfer-fsm[redis]'``). The store is given a
+client (``redis.Redis`` or ``redis.asyncio.Redis``) and never closes it.
+
+Keys, under the store's ``prefix`` (default ``transfer_fsm:``):
+
+- ``{prefix}call:{call_id}``: the call's snapshot (:func:`~transfer_fsm.store.encode`);
+- ``{prefix}link:{consultation_id}``: the id of the primary call whose
+  consultative transfer request named that consultation call.
+
+``apply`` is optimistic: WATCH the call's key, GET it, step it, and write it
+back in one MULTI/EXEC round trip, which Redis refuses if another writer
+changed the key since the WATCH; then it reads again and retries (counted in
+``conflicts``), at most ``max_retries`` times before raising
+:class:`~transfer_fsm.store.ConflictError`. An event that changes nothing
+writes nothing. A step whose write Redis refused is never reported: it is
+recomputed from what the winner wrote, so each milestone is reported once
+across every process sharing the server.
+
+Expiry: with ``ended_ttl`` (seconds), every write of a terminated call sets
+that expiry on its key, and on the link its current request made (so the two
+go together); a live call and its link never expire. Until it expires the
+terminated snapshot is the call's tombstone: a late notification finds the
+call ended. After it expired, a late notification starts the call over as a
+new one; choose ``ended_ttl`` longer than Graph's redelivery window, or leave
+it ``None`` (the default) to keep ended calls until you delete them. A link an
+earlier attempt of the same call made (to another consultation call) is not
+given the expiry.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Generic, NamedTuple, TypeVar
+
+try:
+    import redis
+    import redis.asyncio
+    from redis.exceptions import WatchError
+except ImportError as error:  # pragma: no cover - exercised in a subprocess
+    raise ImportError(
+        "transfer_fsm.store.redis needs redis-py: pip install 'transfer-fsm[redis]'"
+    ) from error
+
+from ..events import Event
+from ..report import Step
+from ..values import Call, CallState
+from .core import (
+    Body,
+    ConflictError,
+    Link,
+    advance,
+    apply_each,
+    apply_each_async,
+    decode,
+    encode,
+    link_of,
+)
+
+__all__ = ["AsyncRedisStore", "RedisStore"]
+
+_TERMINATED = CallState.TERMINATED
+
+Command = tuple[Any, ...]
+"""One Redis command and its arguments, as ``execute_command`` takes them."""
+
+ClientT = TypeVar("ClientT", "redis.Redis", "redis.asyncio.Redis")
+
+
+class _Plan(NamedTuple):
+    """What one attempt at applying an event decided, from the call as read."""
+
+    step: Step
+    writes: list[Command] | None
+    """The commands to run between MULTI and EXEC; ``None``: nothing to write."""
+
+
+class _Base(Generic[ClientT]):
+    """What both faces share: options, key names, the writes of a change, the retry bound."""
+
+    __slots__ = ("_client", "conflicts", "ended_ttl", "max_retries", "prefix")
+
+    def __init__(
+        self,
+        client: ClientT,
+        *,
+        prefix: str = "transfer_fsm:",
+        ended_ttl: int | None = None,
+        max_retries: int = 100,
+    ) -> None:
+        if ended_ttl is not None and (type(ended_ttl) is not int or ended_ttl < 1):
+            raise ValueError(f"ended_ttl must be None or whole seconds, 1 or more: {ended_ttl!r}")
+        if type(max_retries) is not int or max_retries < 0:
+            raise ValueError(f"max_retries must be 0 or more, not {max_retries!r}")
+        self._client: ClientT = client
+        self.prefix = prefix
+        """Prepended to every key the store reads and writes."""
+        self.ended_ttl = ended_ttl
+        """Seconds an ended call (and its link) is kept; ``None``: kept until deleted."""
+        self.max_retries = max_retries
+        """How many times one ``apply`` retries after losing a race, before it gives up."""
+        self.conflicts = 0
+        """How many times a write lost a race to another writer and was retried."""
+
+    def call_key(self, call_id: str) -> str:
+        """The key that holds call ``call_id``'s snapshot."""
+        return f"{self.prefix}call:{call_id}"
+
+    def link_key(self, consultation_id: str) -> str:
+        """The key that holds the id of the primary call linked to ``consultation_id``."""
+        return f"{self.prefix}link:{consultation_id}"
+
+    def _plan(self, call_id: str, key: str, raw: bytes | str | None, event: Event) -> _Plan:
+        """Step the call read as ``raw``; the commands that write the result, if any.
+
+        Raises :class:`~transfer_fsm.SnapshotError` (naming the call) when
+        ``raw`` is not its snapshot: nothing is written then.
+        """
+        change = advance(call_id, decode(call_id, raw), event)
+        call = change.write
+        if call is None:
+            return _Plan(change.step, None)
+        ttl = self.ended_ttl if call.state is _TERMINATED else None
+        expiry: Command = () if ttl is None else ("EX", ttl)
+        writes: list[Command] = [("SET", key, encode(call), *expiry)]
+        if change.link is not None:
+            writes.append(("SET", self.link_key(change.link), call_id, *expiry))
+        elif ttl is not None:
+            leg = _requested_leg(call)
+            if leg is not None:
+                writes.append(("EXPIRE", self.link_key(leg), ttl))
+        return _Plan(change.step, writes)
+
+    def _lost(self, call_id: str, retries: int) -> int:
+        """Count a lost race and return the retries made so far; give up past the bound."""
+        if retries >= self.max_retries:
+            raise ConflictError(call_id, retries + 1)
+        self.conflicts += 1
+        return retries + 1
+
+
+def _text(value: bytes | str | None) -> str | None:
+    """A value read from Redis as text (clients may or may not decode responses)."""
+    return value.decode(errors="replace") if isinstance(value, bytes) else value
+
+
+def _requested_leg(call: Call) -> str | None:
+    """The consultation call the current attempt's request names, if any."""
+    attempt = call.transfer
+    if attempt is None or attempt.request is None:
+        return None
+    return attempt.request.replaces_call_id
+
+
+class RedisStore(_Base["redis.Redis"]):
+    """Calls kept in Redis, for bots whose processes (or machines) share one server.
+
+    ``client`` is a ``redis.Redis`` (the caller's: the store does not close
+    it); ``prefix`` is prepended to every key; ``ended_ttl`` (whole seconds,
+    or ``None``) is how long an ended call is kept; ``max_retries`` bounds the
+    retries of one ``apply`` that keeps losing races. See the module docstring
+    for the keys and the expiry rule.
+    """
+
+    __slots__ = ()
+
+    def apply(self, call_id: str, event: Event) -> Step:
+        """Step call ``call_id`` with ``event``, atomically (a new call starts empty).
+
+        One WATCH, one GET, and (when the call changed) one MULTI/SET/EXEC
+        round trip; retried on a conflict. Raises
+        :class:`~transfer_fsm.SnapshotError` naming the call, changing
+        nothing, when its stored snapshot is corrupt, and
+        :class:`~transfer_fsm.store.ConflictError` past ``max_retries``.
+        """
+        key = self.call_key(call_id)
+        retries = 0
+        while True:
+            with self._client.pipeline() as pipe:
+                pipe.watch(key)  # type: ignore[no-untyped-call]
+                plan = self._plan(call_id, key, pipe.get(key), event)
+                if plan.writes is None:
+                    pipe.unwatch()
+                    return plan.step
+                pipe.multi()
+                for command in plan.writes:
+                    pipe.execute_command(*command)  # type: ignore[no-untyped-call]
+                try:
+                    pipe.execute()
+                except WatchError:
+                    retries = self._lost(call_id, retries)
+                    continue
+                return plan.step
+
+    def apply_body(self, body: Body) -> list[Step]:
+        """Parse a callback body and apply each event to its own call.
+
+        Raises :class:`~transfer_fsm.store.BodyError` after applying every
+        other call's events when some calls' snapshots are corrupt.
+        """
+        return apply_each(body, self.apply)
+
+    def get(self, call_id: str) -> Call | None:
+        """The stored call, ``None`` for a call never seen (or expired)."""
+        raw: bytes | str | None = self._client.get(self.call_key(call_id))
+        return decode(call_id, raw)
+
+    def link(self, call_id: str) -> Link | None:
+        """The consultative transfer ``call_id`` is part of, from either call's id."""
+        raw, linked = self._client.mget(self.call_key(call_id), self.link_key(call_id))
+        call, primary_id, primary = decode(call_id, raw), _text(linked), None
+        if primary_id is not None:
+            primary = decode(primary_id, self._client.get(self.call_key(primary_id)))
+        return link_of(call_id, call, primary)
+
+
+class AsyncRedisStore(_Base["redis.asyncio.Redis"]):
+    """:class:`RedisStore` for asyncio bots: the same keys, options and behaviour.
+
+    ``client`` is a ``redis.asyncio.Redis`` (not closed by the store). Many
+    tasks may share one store: each ``apply`` takes its own connection.
+    """
+
+    __slots__ = ()
+
+    async def apply(self, call_id: str, event: Event) -> Step:
+        """Step call ``call_id`` with ``event``, atomically (see :meth:`RedisStore.apply`)."""
+        key = self.call_key(call_id)
+        retries = 0
+        while True:
+            async with self._client.pipeline() as pipe:
+                await pipe.watch(key)
+                plan = self._plan(call_id, key, await pipe.get(key), event)
+                if plan.writes is None:
+                    await pipe.unwatch()  # type: ignore[no-untyped-call]
+                    return plan.step
+                pipe.multi()  # type: ignore[no-untyped-call]
+                for command in plan.writes:
+                    pipe.execute_command(*command)
+                try:
+                    await pipe.execute()
+                except WatchError:
+                    retries = self._lost(call_id, retries)
+                    continue
+                return plan.step
+
+    async def apply_body(self, body: Body) -> list[Step]:
+        """Parse a callback body and apply each event to its own call (see
+        :meth:`RedisStore.apply_body`)."""
+        return await apply_each_async(body, self.apply)
+
+    async def get(self, call_id: str) -> Call | None:
+        """The stored call, ``None`` for a call never seen (or expired)."""
+        raw: bytes | str | None = await self._client.get(self.call_key(call_id))
+        return decode(call_id, raw)
+
+    async def link(self, call_id: str) -> Link | None:
+        """The consultative transfer ``call_id`` is part of, from either call's id."""
+        raw, linked = await self._client.mget(self.call_key(call_id), self.link_key(call_id))
+        call, primary_id, primary = decode(call_id, raw), _text(linked), None
+        if primary_id is not None:
+            primary = decode(primary_id, await self._client.get(self.call_key(primary_id)))
+        return link_of(call_id, call, primary)
