@@ -198,6 +198,18 @@ def flow_as(
     return final, bodies
 
 
+def run_flow(
+    store: Store, flow: Flow, call_id: str, request: tf.TransferRequested | None = None
+) -> tf.Call:
+    """Apply ``flow`` as call ``call_id`` (its request, then its bodies); its final view."""
+    request = flow.request if request is None else request
+    final, bodies = flow_as(flow, call_id, request)
+    store.apply(call_id, request)
+    for body in bodies:
+        store.apply_body(body)
+    return final
+
+
 def workload(calls: int, seed: int) -> Workload:
     """``calls`` calls, each a documented flow under its own id; about half of the
     consultative ones name another call of the workload as their consultation call,

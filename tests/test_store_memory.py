@@ -25,6 +25,7 @@ from store_workload import (
     ended_attempts,
     flow_as,
     milestone_problems,
+    run_flow,
     steps_through,
     store_problems,
     workload,
@@ -44,18 +45,6 @@ CONSULTATIVE_FAILURE = FLOW[
 ]
 NOTHING = tf.CallNotification("call-a", tf.ChangeType.UPDATED, None, None)
 """A notification about ``call-a`` that changes nothing in any view."""
-
-
-def run(
-    store: MemoryStore, flow: Flow, call_id: str, request: tf.TransferRequested | None = None
-) -> Call:
-    """Apply ``flow`` as call ``call_id`` (its request, then its bodies); its final view."""
-    request = flow.request if request is None else request
-    final, bodies = flow_as(flow, call_id, request)
-    store.apply(call_id, request)
-    for body in bodies:
-        store.apply_body(body)
-    return final
 
 
 def test_an_unknown_call_starts_as_an_empty_call_and_is_remembered() -> None:
@@ -87,11 +76,11 @@ def test_each_milestone_once_in_one_process_when_every_body_comes_twice() -> Non
 
 def test_the_oldest_ended_calls_are_forgotten_beyond_max_ended_with_their_links() -> None:
     store = MemoryStore(max_ended=2)
-    live = run(store, FAILURE, "live")
-    first = run(store, CONSULTATIVE_SUCCESS, "ended-1", tf.TransferRequested("consult-1"))
+    live = run_flow(store, FAILURE, "live")
+    first = run_flow(store, CONSULTATIVE_SUCCESS, "ended-1", tf.TransferRequested("consult-1"))
     assert store.link("consult-1") == Link("ended-1", "consult-1", LegFate.REPLACED)
-    second = run(store, SUCCESS, "ended-2")
-    third = run(store, SUCCESS, "ended-3")
+    second = run_flow(store, SUCCESS, "ended-2")
+    third = run_flow(store, SUCCESS, "ended-3")
     assert first.state is CallState.TERMINATED
     assert (store.get("ended-1"), store.link("consult-1"), store.link("ended-1")) == (None,) * 3
     store.apply("ended-1", NOTHING._replace(call_id="ended-1"))
@@ -106,14 +95,14 @@ def test_the_oldest_ended_calls_are_forgotten_beyond_max_ended_with_their_links(
 
 def test_a_live_call_is_never_forgotten_even_when_no_ended_call_is_kept() -> None:
     store = MemoryStore(max_ended=0)
-    live = run(store, FAILURE, "live")
-    run(store, SUCCESS, "ended")
+    live = run_flow(store, FAILURE, "live")
+    run_flow(store, SUCCESS, "ended")
     assert (store.get("live"), store.get("ended"), len(store)) == (live, None, 1)
 
 
 def test_a_late_notification_for_a_kept_ended_call_finds_it_ended() -> None:
     store = MemoryStore()
-    final = run(store, SUCCESS, "ended")
+    final = run_flow(store, SUCCESS, "ended")
     _, bodies = flow_as(SUCCESS, "ended", SUCCESS.request)
     late = store.apply_body(bodies[0])
     assert [done.call for done in late] == [final]
@@ -138,14 +127,14 @@ def test_a_link_is_found_from_either_call_whichever_is_asked_first(
     store.apply("primary", request)
     pending = Link("primary", "consult", LegFate.PENDING)
     assert (store.link(first), store.link(then)) == (pending, pending)
-    run(store, flow, "primary", request)
+    run_flow(store, flow, "primary", request)
     ended = Link("primary", "consult", fate)
     assert (store.link(first), store.link(then)) == (ended, ended)
 
 
 def test_an_event_about_another_call_raises_and_changes_nothing() -> None:
     store = MemoryStore()
-    final = run(store, FAILURE, "call-a")
+    final = run_flow(store, FAILURE, "call-a")
     _, bodies = flow_as(SUCCESS, "call-b", SUCCESS.request)
     event = tf.parse_notifications(bodies[0])[0]
     for call_id in ("call-a", "call-c"):

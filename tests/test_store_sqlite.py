@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from flows import FLOWS, Flow
+from flows import FLOWS
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from store_workload import (
@@ -30,6 +30,7 @@ from store_workload import (
     milestone_problems,
     open_async_store,
     open_store,
+    run_flow,
     store_problems,
     workload,
 )
@@ -49,18 +50,6 @@ THREAD_SECONDS = 60
 def fast(path: Path) -> str:
     """The spec of an SQLite store on ``path`` that does not sync each commit (tests only)."""
     return f"sqlite:{path}?synchronous=NORMAL"
-
-
-def run(
-    store: SQLiteStore, flow: Flow, call_id: str, request: tf.TransferRequested | None = None
-) -> Call:
-    """Apply ``flow`` as call ``call_id`` (its request, then its bodies); its final view."""
-    request = flow.request if request is None else request
-    final, bodies = flow_as(flow, call_id, request)
-    store.apply(call_id, request)
-    for body in bodies:
-        store.apply_body(body)
-    return final
 
 
 def dump(path: Path) -> list[list[Any]]:
@@ -118,7 +107,7 @@ def test_a_step_is_what_step_reports_and_a_new_call_starts_empty(tmp_path: Path)
 
 def test_an_event_about_another_call_raises_and_changes_nothing(tmp_path: Path) -> None:
     with SQLiteStore(tmp_path / "calls.db", synchronous="NORMAL") as store:
-        run(store, FAILURE, "call-a")
+        run_flow(store, FAILURE, "call-a")
         before = dump(tmp_path / "calls.db")
         _, bodies = flow_as(SUCCESS, "call-b", SUCCESS.request)
         for call_id in ("call-a", "call-c"):
@@ -162,10 +151,10 @@ def test_prune_forgets_the_oldest_ended_calls_and_their_links_never_a_live_one(
     tmp_path: Path,
 ) -> None:
     with SQLiteStore(tmp_path / "calls.db", synchronous="NORMAL") as store:
-        live = run(store, FAILURE, "live")
-        run(store, CONSULTATIVE, "ended-1", tf.TransferRequested("consult-1"))
-        second = run(store, CONSULTATIVE, "ended-2", tf.TransferRequested("ended-1"))
-        third = run(store, SUCCESS, "ended-3")
+        live = run_flow(store, FAILURE, "live")
+        run_flow(store, CONSULTATIVE, "ended-1", tf.TransferRequested("consult-1"))
+        second = run_flow(store, CONSULTATIVE, "ended-2", tf.TransferRequested("ended-1"))
+        third = run_flow(store, SUCCESS, "ended-3")
         late = flow_as(SUCCESS, "ended-3", SUCCESS.request)[1][0]
         assert [done.call for done in store.apply_body(late)] == [third]
         assert store.prune(2) == 1
@@ -201,7 +190,7 @@ def test_a_link_is_found_from_either_call_whichever_is_asked_first(
         store.apply("primary", request)
         pending = Link("primary", "consult", LegFate.PENDING)
         assert (store.link(first), store.link(then)) == (pending, pending)
-        run(store, CONSULTATIVE, "primary", request)
+        run_flow(store, CONSULTATIVE, "primary", request)
         replaced = Link("primary", "consult", LegFate.REPLACED)
         assert (store.link(first), store.link(then)) == (replaced, replaced)
 
