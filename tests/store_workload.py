@@ -22,14 +22,13 @@ from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from functools import cache
-from typing import Any, Protocol
+from typing import Any
 from urllib.parse import parse_qsl
 
 from flows import FLOWS, VARIANT_FLOWS, Flow
 
 import transfer_fsm as tf
-from transfer_fsm.store import Link, MemoryStore, Store
-from transfer_fsm.store.core import Body
+from transfer_fsm.store import AsyncStore, Link, MemoryStore, Store
 from transfer_fsm.store.sqlite import AsyncSQLiteStore, SQLiteStore
 
 ALL_FLOWS: list[Flow] = [*FLOWS, *VARIANT_FLOWS]
@@ -38,15 +37,6 @@ KINDS = tuple(tf.Milestone)
 
 
 # -- opening a store by name ------------------------------------------------------------
-
-
-class AsyncStore(Protocol):
-    """What every asyncio store offers (the awaited twin of ``Store``)."""
-
-    async def apply(self, call_id: str, event: tf.Event) -> tf.Step: ...
-    async def apply_body(self, body: Body) -> list[tf.Step]: ...
-    async def get(self, call_id: str) -> tf.Call | None: ...
-    async def link(self, call_id: str) -> Link | None: ...
 
 
 def _options(query: str) -> dict[str, Any]:

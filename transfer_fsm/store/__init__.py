@@ -7,6 +7,8 @@ use it. Every store offers the same small interface (:class:`Store`):
 - ``apply_body(body) -> list[Step]``: parse a callback body, apply each event;
 - ``get(call_id) -> Call | None`` and ``link(call_id) -> Link | None``.
 
+(:class:`AsyncStore` is the same interface, awaited.)
+
 :class:`MemoryStore` keeps calls in the process. ``SQLiteStore`` (standard
 library) and ``RedisStore`` (the ``redis`` extra) keep them outside it, for
 restarts and for several processes; their ``Async...`` twins are for asyncio
@@ -18,7 +20,17 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from .core import BodyError, Change, ConflictError, Link, Store, advance, decode, encode
+from .core import (
+    AsyncStore,
+    BodyError,
+    Change,
+    ConflictError,
+    Link,
+    Store,
+    advance,
+    decode,
+    encode,
+)
 from .memory import MemoryStore
 
 if TYPE_CHECKING:
@@ -41,6 +53,7 @@ def __getattr__(name: str) -> Any:
 
 __all__ = [
     "AsyncRedisStore",
+    "AsyncStore",
     "AsyncSQLiteStore",
     "BodyError",
     "Change",

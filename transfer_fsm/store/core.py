@@ -234,3 +234,23 @@ class Store(Protocol):
     def link(self, call_id: str) -> Link | None:
         """The consultative transfer ``call_id`` is part of, from either call's id."""
         ...
+
+
+class AsyncStore(Protocol):
+    """What every asyncio store offers: :class:`Store`'s methods, awaited."""
+
+    async def apply(self, call_id: str, event: Event) -> Step:
+        """Atomically read, step and write back one call."""
+        ...
+
+    async def apply_body(self, body: Body) -> list[Step]:
+        """Parse a callback body and apply each event to its own call."""
+        ...
+
+    async def get(self, call_id: str) -> Call | None:
+        """The stored call, ``None`` for a call never seen."""
+        ...
+
+    async def link(self, call_id: str) -> Link | None:
+        """The consultative transfer ``call_id`` is part of, from either call's id."""
+        ...
