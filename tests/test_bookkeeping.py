@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from flows import CALL_ID, REQUEST, note, replay
+from flows import CALL_ID, REQUEST, SEED, events_of, failed_view, note, replay
 
 import transfer_fsm as tf
 from transfer_fsm import (
@@ -99,3 +99,25 @@ def test_a_failed_transfer_operation_seen_first_puts_a_held_call_back_to_establi
     assert tf.reduce(held, failed) == Call(
         CALL_ID, CallState.ESTABLISHED, Audio.ACTIVE, Transfer(S.FAILED)
     )
+
+
+def test_an_event_that_moves_only_the_call_keeps_the_attempt_object_itself() -> None:
+    """reduce builds one new object a step: the attempt is kept when none of its fields
+    moved (status, result, replacesContext, audio, request all differ here, so a check
+    against the wrong field would rebuild it)."""
+    failed = failed_view(1000)
+    assert failed.transfer is not None
+    held = tf.reduce(failed, note(CallState.HOLD))
+    assert held == failed._replace(state=CallState.HOLD)
+    assert held.transfer is failed.transfer
+
+
+def test_an_observer_whose_first_word_is_the_completion_opens_a_completed_attempt() -> None:
+    up = Call(CALL_ID, CallState.ESTABLISHED, Audio.ACTIVE)
+    (ended,) = events_of(SEED["direct-terminated"])
+    done = tf.step(up, ended)
+    assert done.reason == (
+        "opened an attempt by observation: completed; call state established → terminated;"
+        " audio active → inactive; terminationReason 'AppTransferred'"
+    )
+    assert done.milestones == (Milestone.TRANSFER_COMPLETED, Milestone.CALL_TERMINATED)

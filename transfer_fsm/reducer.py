@@ -58,13 +58,6 @@ _ABANDONED = Fact.ABANDONED
 _EARLIER = Fact.EARLIER_FAILURE
 _new_call = tuple.__new__
 _new_transfer = tuple.__new__
-AttemptFields = tuple[
-    "TransferStatus | None",
-    "ResultInfo | None",
-    "str | None",
-    "Audio | None",
-    "TransferRequested | None",
-]
 
 
 class WrongCallError(ValueError):
@@ -195,7 +188,7 @@ def reduce(call: Call, event: Event) -> Call:
         audio = taken
         if phase is not None:
             t_audio = taken
-    # What _built does, inline (one frame): reuse what did not move.
+    # The attempt object is kept when none of its fields moved (one new object a step).
     if phase is None:
         kept = None
     elif (
@@ -210,28 +203,6 @@ def reduce(call: Call, event: Event) -> Call:
     else:
         kept = _new_transfer(Transfer, (phase, t_result, t_context, t_audio, t_request))
     new = (call_id, state, audio, kept, result, reason, earlier)
-    return call if tuple.__eq__(new, call) else _new_call(Call, new)
-
-
-def _built(
-    call: Call,
-    current: Transfer | None,
-    state: CallState | None,
-    audio: Audio | None,
-    result: ResultInfo | None,
-    reason: str | None,
-    earlier: tuple[ResultInfo, ...],
-    fields: AttemptFields,
-) -> Call:
-    """The call after a step: ``call`` itself when nothing moved, and the attempt
-    object reused when none of its fields did (one new object per step, mostly)."""
-    if fields[0] is None:
-        new_attempt = None
-    elif current is not None and tuple.__eq__(fields, current):
-        new_attempt = current
-    else:
-        new_attempt = _new_transfer(Transfer, fields)
-    new = (call[0], state, audio, new_attempt, result, reason, earlier)
     return call if tuple.__eq__(new, call) else _new_call(Call, new)
 
 
@@ -280,8 +251,11 @@ def _advance_attempt(
         phase = status
         if final:
             t_result = result
-    return _built(call, current, state, audio, c_result, reason, earlier,
-                  (phase, t_result, t_context, t_audio, t_request))  # fmt: skip
+    # Every path here moves the attempt (its status, its request, or a refusal's
+    # result), so it is built anew; an equal call is still never rebuilt.
+    moved = _new_transfer(Transfer, (phase, t_result, t_context, t_audio, t_request))
+    new = (call_id, state, audio, moved, c_result, reason, earlier)
+    return call if tuple.__eq__(new, call) else _new_call(Call, new)
 
 
 def remembered(
