@@ -3,7 +3,18 @@
 from __future__ import annotations
 
 import pytest
-from flows import CALL_ID, REQUEST, SEED, events_of, failed_view, note, replay
+from flows import (
+    CALL_ID,
+    LEGACY_CALL_ID,
+    LEGACY_REQUEST,
+    REQUEST,
+    SEED,
+    events_of,
+    failed_view,
+    legacy_failed_operation,
+    note,
+    replay,
+)
 
 import transfer_fsm as tf
 from transfer_fsm import (
@@ -121,3 +132,23 @@ def test_an_observer_whose_first_word_is_the_completion_opens_a_completed_attemp
         " audio active → inactive; terminationReason 'AppTransferred'"
     )
     assert done.milestones == (Milestone.TRANSFER_COMPLETED, Milestone.CALL_TERMINATED)
+
+
+def test_the_attempts_failed_operation_puts_a_transferring_call_back_to_established() -> None:
+    """A legacy transfer reports its failure on the operation alone: the call is back."""
+    (failed,) = events_of(legacy_failed_operation())
+    assert isinstance(failed, tf.OperationNotification)
+    up = Call(LEGACY_CALL_ID, CallState.ESTABLISHED, Audio.ACTIVE)
+    moving = tf.CallNotification(LEGACY_CALL_ID, ChangeType.UPDATED, CallState.TRANSFERRING)
+    transferring = replay(up, LEGACY_REQUEST, moving)
+    assert transferring.state is CallState.TRANSFERRING
+    done = tf.step(transferring, failed)
+    assert done.call == Call(
+        LEGACY_CALL_ID,
+        CallState.ESTABLISHED,
+        Audio.ACTIVE,
+        Transfer(S.FAILED, failed.result, None, None, LEGACY_REQUEST),
+        failed.result,
+    )
+    assert done.milestones == (Milestone.TRANSFER_FAILED,)
+    assert done.reason.endswith("call state transferring → established; resultInfo 500/7000")

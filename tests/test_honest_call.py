@@ -210,3 +210,33 @@ def test_a_steps_outcome_is_worked_out_when_read_and_the_same_as_made_eagerly(
     assert again.reason == done.reason  # read first: the reason, then the outcome
     assert again.outcome is outcome
     assert again == done == tf.Step(done.call, outcome, done.milestones, done.reason)
+
+
+def test_a_step_is_a_record_of_its_four_fields() -> None:
+    call = tf.Call("x", tf.CallState.ESTABLISHED, tf.Audio.ACTIVE)
+    done = tf.step(call, tf.TransferRequested())
+    reason = "opened an attempt (the bot's request)"
+    expected = tf.Step(done.call, tf.Outcome.APPLIED, (), reason)
+    assert done == expected
+    assert hash(done) == hash(expected)
+    assert done != tf.Step(done.call, tf.Outcome.APPLIED, (), "another reason")
+    assert done != (done.call, tf.Outcome.APPLIED, (), reason)  # not a tuple
+    assert list(done) == [done.call, tf.Outcome.APPLIED, (), reason]
+    new, outcome, milestones, why = done
+    assert (new, outcome, milestones, why) == (done.call, tf.Outcome.APPLIED, (), reason)
+    match done:
+        case tf.Step(_, tf.Outcome.APPLIED, (), worded):
+            assert worded == reason
+        case _:
+            pytest.fail("a Step matches by its four fields")
+    assert repr(done) == (
+        f"Step(call={done.call!r}, outcome=Outcome.APPLIED, milestones=(), reason={reason!r})"
+    )
+    for again in (pickle.loads(pickle.dumps(done)), copy.deepcopy(done), copy.copy(done)):
+        assert again == done
+        assert again.reason == reason
+    with pytest.raises(AttributeError, match="immutable"):
+        done.reason = "changed"  # type: ignore[misc]
+    with pytest.raises(AttributeError, match="immutable"):
+        del done.call
+    assert done.reason == reason
