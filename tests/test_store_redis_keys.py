@@ -103,6 +103,22 @@ def test_without_ended_ttl_an_ended_call_stays_and_a_late_notification_finds_it_
     assert store.get(case.call_id) == final
 
 
+def test_a_late_notification_does_not_extend_an_ended_calls_life(
+    redis_client: redis.Redis,
+) -> None:
+    """A redelivery that changes nothing writes nothing: the expiry keeps counting down."""
+    case = case_named("direct success")
+    store = RedisStore(redis_client, ended_ttl=3600)
+    play(store, case)
+    key = store.call_key(case.call_id)
+    stored = redis_client.get(key)
+    redis_client.expire(key, 60)  # as if the call had ended an hour ago, nearly
+    for body in case.bodies:
+        store.apply_body(body)
+    assert 0 < redis_client.ttl(key) <= 60
+    assert redis_client.get(key) == stored
+
+
 @pytest.mark.parametrize(
     ("words", "fate"),
     [("consultative success", LegFate.REPLACED), ("consultative failure", LegFate.KEPT)],
