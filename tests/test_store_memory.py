@@ -132,6 +132,21 @@ def test_a_link_is_found_from_either_call_whichever_is_asked_first(
     assert (store.link(first), store.link(then)) == (ended, ended)
 
 
+def test_a_link_follows_the_latest_request_that_named_the_consultation_call() -> None:
+    """Only a request makes a link: the first primary's later notifications leave it be."""
+    store = MemoryStore()
+    up = {"state": "established", "mediaState": {"audio": "active"}}
+    for primary in ("primary-a", "primary-b"):
+        store.apply(primary, tf.parse_call_resource({"id": primary, **up}))
+    first = tf.consultative_transfer(tf.User("u"), "consult").event
+    store.apply("primary-a", first)
+    store.apply("primary-b", tf.consultative_transfer(tf.User("u"), "consult").event)
+    moving = tf.CallNotification("primary-a", tf.ChangeType.UPDATED, tf.CallState.TRANSFERRING)
+    assert store.apply("primary-a", moving).outcome is tf.Outcome.APPLIED
+    assert store.link("consult") == Link("primary-b", "consult", tf.LegFate.PENDING)
+    assert store.link("primary-a") == Link("primary-a", "consult", tf.LegFate.PENDING)
+
+
 def test_an_event_about_another_call_raises_and_changes_nothing() -> None:
     store = MemoryStore()
     final = run_flow(store, FAILURE, "call-a")
