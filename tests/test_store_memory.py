@@ -233,6 +233,23 @@ def test_a_corrupt_call_in_a_body_does_not_stop_the_other_calls(raw: bytes, path
     assert before != store.raw["good"]
 
 
+def test_a_body_with_two_corrupt_calls_names_the_first_and_lists_both() -> None:
+    store = BytesStore()
+    store.raw["call-a"] = b"{not json"
+    store.raw["call-b"] = b"[]"
+    _, a = flow_as(SUCCESS, "call-a", SUCCESS.request)
+    _, b = flow_as(SUCCESS, "call-b", SUCCESS.request)
+    with pytest.raises(BodyError) as raised:
+        store.apply_body(_together(b[0], a[0], b[1]))
+    assert [(error.call_id, error.path) for error in raised.value.errors] == [
+        ("call-b", "$"),
+        ("call-a", "$"),
+    ]
+    assert raised.value.call_id == "call-b"
+    assert str(raised.value) == str(raised.value.errors[0])
+    assert raised.value.steps == []
+
+
 # -- threads ------------------------------------------------------------------------------
 
 
