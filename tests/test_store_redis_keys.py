@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 import sys
 import time
@@ -9,12 +10,13 @@ from typing import Any
 
 import pytest
 import redis
+import redis.asyncio
 from store_calls import CallCase, case_named, expected_link
 
 import transfer_fsm as tf
 from transfer_fsm import LegFate, SnapshotError
 from transfer_fsm.store import BodyError, ConflictError, Link, encode
-from transfer_fsm.store.redis import RedisStore
+from transfer_fsm.store.redis import AsyncRedisStore, RedisStore
 
 
 def events(body: dict[str, Any]) -> list[tf.Notification]:
@@ -177,6 +179,30 @@ def test_a_corrupt_snapshot_fails_that_call_only(redis_client: redis.Redis, kind
     assert store.get(good.call_id) == call == good.replay()[0]
     assert redis_client.get(store.call_key(bad.call_id)) == raw
     assert redis_client.ttl(store.call_key(bad.call_id)) == -1
+
+
+def test_the_async_store_fails_a_corrupt_call_only(redis_url: str) -> None:
+    bad, good = case_named("direct success", "bad"), case_named("direct failure", "good")
+    raw = CORRUPT["a newer version"].replace(b"%s", bad.call_id.encode())
+
+    async def main() -> tuple[BodyError, tf.Call | None]:
+        client = redis.asyncio.Redis.from_url(redis_url)
+        try:
+            store = AsyncRedisStore(client, prefix="async-corrupt:")
+            await client.set(store.call_key(bad.call_id), raw)
+            await store.apply(good.call_id, good.request)
+            body = {"value": [n for b in bad.bodies + good.bodies for n in b["value"]]}
+            with pytest.raises(BodyError) as failed:
+                await store.apply_body(body)
+            assert await client.get(store.call_key(bad.call_id)) == raw
+            return failed.value, await store.get(good.call_id)
+        finally:
+            await client.aclose()
+
+    error, stored = asyncio.run(main())
+    assert [(each.call_id, each.path) for each in error.errors] == [(bad.call_id, "$.version")]
+    assert stored == good.replay()[0]
+    assert error.steps[-1].call == stored
 
 
 def try_apply(store: RedisStore, call_id: str, event: tf.Event) -> tf.Step | ConflictError:
