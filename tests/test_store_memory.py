@@ -303,3 +303,9 @@ def test_shuffled_duplicated_deliveries_end_as_the_single_process_replay(
     assert store_problems(store, work) == []
     assert milestone_problems(work, counts) == []
     assert ended_attempts(counts) == work.attempts_ended
+
+
+def test_max_ended_is_zero_or_more() -> None:
+    with pytest.raises(ValueError, match="max_ended must be 0 or more, not -1"):
+        MemoryStore(max_ended=-1)
+    assert MemoryStore(max_ended=0).max_ended == 0
