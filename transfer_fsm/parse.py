@@ -118,17 +118,19 @@ def parse_notifications(
     A ``resourceData`` holding a list of calls gives one event per call.
     Raises :class:`NotificationError` (a ``ValueError``) and nothing else.
     """
-    doc = decode(body)
-    if not _is_mapping(doc):
+    doc: Any = decode(body)
+    if type(doc) is not dict and not isinstance(doc, Mapping):
         _fail("$", "a JSON object", doc)
     events: list[Notification] = []
-    doc = cast(Mapping[str, Any], doc)
     if "value" in doc:
         items = doc["value"]
         if not isinstance(items, list):
             _fail("$.value", "an array of commsNotification objects", items)
         for index, item in enumerate(items):
-            _notification(item, index, events)
+            try:
+                _events_of(item, events)
+            except NotificationError as error:
+                raise _under(_path(index), error) from None
     elif "changeType" in doc:
         _notification(doc, -1, events)
     else:
@@ -194,11 +196,10 @@ def _notification(item: object, index: int, events: list[Notification]) -> None:
         raise _under(_path(index), error) from None
 
 
-def _events_of(item: object, events: list[Notification]) -> None:
+def _events_of(notification: Any, events: list[Notification]) -> None:
     # Paths in errors raised here are relative to the notification.
-    if not _is_mapping(item):
-        _fail("", "a commsNotification object", item)
-    notification = cast(Mapping[str, Any], item)
+    if type(notification) is not dict and not isinstance(notification, Mapping):
+        _fail("", "a commsNotification object", notification)
     value = notification.get("changeType")
     change = _CHANGES.get(value) if type(value) is str else None
     if change is None:
@@ -253,11 +254,16 @@ def _call(
     if data is None:
         empty = (call_id, change, None, None, None, None, None, EMPTY, notification)
         return _new(CallNotification, empty)
-    if not _is_mapping(data):
+    if type(data) is not dict and not isinstance(data, Mapping):
         _fail(path, "a call object", data)
-    call = cast(Mapping[str, Any], data)
+    call: Mapping[str, Any] = data
     try:
-        state = _word(call.get("state"), _STATES, ".state", "a callState string")
+        # _word and _text, inline: this runs for every notification.
+        state = call.get("state")
+        if state is not None:
+            if type(state) is not str:
+                _fail(".state", "a callState string", state)
+            state = _STATES.get(state, state)
         audio = None
         media = call.get("mediaState")
         if media is not None:
@@ -266,8 +272,12 @@ def _call(
             audio = _word(media.get("audio"), _AUDIO, ".mediaState.audio", "a mediaState string")
         info = call.get("resultInfo")
         result = None if info is None else _result(info)
-        reason = _text(call, "terminationReason")
-        context = _text(call, "replacesContext")
+        reason = call.get("terminationReason")
+        if reason is not None and type(reason) is not str:
+            _fail(".terminationReason", "a string", reason)
+        context = call.get("replacesContext")
+        if context is not None and type(context) is not str:
+            _fail(".replacesContext", "a string", context)
     except NotificationError as error:
         raise _under(path, error) from None
     fields = (call_id, change, state, audio, result, reason, context, call, notification)

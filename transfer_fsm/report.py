@@ -125,10 +125,12 @@ _set_event = Step.__dict__["_event"].__set__
 _new_step = object.__new__
 _APPLIED = Outcome.APPLIED
 _NONE: tuple[Milestone, ...] = ()
+_TERMINATED = CallState.TERMINATED
 
 
-def _lazy_step(old: Call, new: Call, event: Event) -> Step:
-    """The step from ``old`` to ``new``: its outcome and reason worked out when read."""
+def lazy_step(old: Call, new: Call, event: Event) -> Step:
+    """The step from ``old`` to ``new`` (``reduce(old, event)``), as :func:`step` returns it:
+    its outcome and reason are worked out when read."""
     made: Step = _new_step(Step)
     _set_call(made, new)
     if new is old:  # reduce returns its input itself when nothing moved
@@ -186,25 +188,26 @@ def step(call: Call, event: Event) -> Step:
     that names what happened ("failed the attempt: 500/7000", "opened an
     attempt by observation", "a late copy of an earlier attempt's failure").
     """
-    return _lazy_step(call, reduce(call, event), event)
+    return lazy_step(call, reduce(call, event), event)
 
 
 def milestones(old: Call, new: Call) -> tuple[Milestone, ...]:
     """The milestones caused by going from ``old`` to ``new``."""
-    found: list[Milestone] = []
-    before, after = old.transfer, new.transfer
-    if (
-        after is not None
-        and after.status in STATUS_MILESTONE
-        and (before is None or before.status is not after.status)
-    ):
-        found.append(STATUS_MILESTONE[after.status])
-    if new.state is CallState.TERMINATED:
-        if old.state is not CallState.TERMINATED:
-            found.append(TERMINATED_MILESTONE)
-    elif new.audio is not None and new.audio is not old.audio:
-        found.append(AUDIO_MILESTONE[new.audio])
-    return tuple(found)
+    before, after = old[3], new[3]  # the attempts (``transfer``)
+    status = None if after is None else after[0]
+    first = (
+        STATUS_MILESTONE.get(status)  # type: ignore[arg-type]
+        if before is None or before[0] is not status
+        else None
+    )
+    state, audio = new[1], new[2]
+    if state is _TERMINATED:
+        second = TERMINATED_MILESTONE if old[1] is not _TERMINATED else None
+    else:
+        second = AUDIO_MILESTONE[audio] if audio is not None and audio is not old[2] else None
+    if first is None:
+        return _NONE if second is None else (second,)
+    return (first,) if second is None else (first, second)
 
 
 def _code(result: ResultInfo | None) -> str:

@@ -23,12 +23,13 @@ milestone is reported once across every writer sharing the store.
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable, Iterator, Mapping
-from typing import NamedTuple, Protocol
+from collections.abc import Awaitable, Callable, Mapping
+from typing import NamedTuple, NoReturn, Protocol
 
-from ..events import Event, Notification
+from ..events import Event
 from ..parse import parse_notifications
-from ..report import Step, step
+from ..reducer import reduce
+from ..report import Step, lazy_step
 from ..request import consultation_fate
 from ..snapshot import SnapshotError
 from ..values import Call, CallState, LegFate
@@ -84,23 +85,20 @@ def advance(call_id: str, stored: Call | None, event: Event) -> Change:
     event about another call).
     """
     current = Call(call_id) if stored is None else stored
-    done = step(current, event)
-    new = done.call
+    new = reduce(current, event)
+    done = lazy_step(current, new, event)  # what step(current, event) returns
     if new is current and stored is not None:
         return _change(Change, (done, None, None, False))
     ended = new[1] is _TERMINATED and current[1] is not _TERMINATED
-    return _change(Change, (done, new, _new_link(current, new), ended))
-
-
-def _new_link(old: Call, new: Call) -> str | None:
-    attempt = new.transfer
-    if attempt is None or attempt.request is None:
-        return None
-    leg = attempt.request.replaces_call_id
-    before = old.transfer
-    if leg is None or (before is not None and before.request is attempt.request):
-        return None
-    return leg
+    # A link is new when the attempt's request is new and names a consultation call.
+    attempt, before = new[3], current[3]  # the attempts (``transfer``)
+    request = None if attempt is None else attempt[4]
+    link = (
+        request[0]  # its ``replaces_call_id``
+        if request is not None and (before is None or before[4] is not request)
+        else None
+    )
+    return _change(Change, (done, new, link, ended))
 
 
 def link_of(call_id: str, call: Call | None, primary: Call | None) -> Link | None:
@@ -161,59 +159,53 @@ class BodyError(SnapshotError):
         self.steps = steps
 
 
-class _Each:
-    """The bookkeeping of applying one body's events, each to its own call.
-
-    Shared by :func:`apply_each` and :func:`apply_each_async`, whose loops only
-    differ in awaiting ``apply``.
-    """
-
-    __slots__ = ("errors", "events", "failed", "steps")
-
-    def __init__(self, body: Body) -> None:
-        self.events = parse_notifications(body)
-        self.steps: list[Step] = []
-        self.errors: list[SnapshotError] = []
-        self.failed: set[str] = set()
-
-    def todo(self) -> Iterator[Notification]:
-        """The events still to apply: none of a call whose snapshot proved corrupt."""
-        for event in self.events:
-            if event.call_id not in self.failed:
-                yield event
-
-    def fail(self, error: SnapshotError, call_id: str) -> None:
-        self.failed.add(call_id)
-        self.errors.append(error)
-
-    def result(self) -> list[Step]:
-        if self.errors:
-            raise BodyError(self.errors, self.steps)
-        return self.steps
-
-
 def apply_each(body: Body, apply: Callable[[str, Event], Step]) -> list[Step]:
-    """Parse ``body`` and apply each event to its own call (see :class:`BodyError`)."""
-    each = _Each(body)
-    for event in each.todo():
+    """Parse ``body`` and apply each event to its own call (see :class:`BodyError`).
+
+    The hot path of every store (one notification per body, mostly): no
+    bookkeeping until a call's snapshot proves corrupt.
+    """
+    steps: list[Step] = []
+    failed: dict[str, SnapshotError] | None = None
+    for event in parse_notifications(body):
+        call_id = event.call_id
+        if failed is not None and call_id in failed:
+            continue  # the rest of a corrupt call's events
         try:
-            each.steps.append(apply(event.call_id, event))
+            steps.append(apply(call_id, event))
         except SnapshotError as error:
-            each.fail(error, event.call_id)
-    return each.result()
+            failed = _failed(failed, call_id, error)
+    return steps if failed is None else _raise(failed, steps)
 
 
 async def apply_each_async(
     body: Body, apply: Callable[[str, Event], Awaitable[Step]]
 ) -> list[Step]:
-    """:func:`apply_each` for an asynchronous ``apply``."""
-    each = _Each(body)
-    for event in each.todo():
+    """:func:`apply_each` for an asynchronous ``apply`` (the same loop, awaited)."""
+    steps: list[Step] = []
+    failed: dict[str, SnapshotError] | None = None
+    for event in parse_notifications(body):
+        call_id = event.call_id
+        if failed is not None and call_id in failed:
+            continue
         try:
-            each.steps.append(await apply(event.call_id, event))
+            steps.append(await apply(call_id, event))
         except SnapshotError as error:
-            each.fail(error, event.call_id)
-    return each.result()
+            failed = _failed(failed, call_id, error)
+    return steps if failed is None else _raise(failed, steps)
+
+
+def _failed(
+    failed: dict[str, SnapshotError] | None, call_id: str, error: SnapshotError
+) -> dict[str, SnapshotError]:
+    """The corrupt calls so far, with ``call_id``'s error (the first failure makes the dict)."""
+    failed = {} if failed is None else failed
+    failed[call_id] = error
+    return failed
+
+
+def _raise(failed: dict[str, SnapshotError], steps: list[Step]) -> NoReturn:
+    raise BodyError(list(failed.values()), steps)
 
 
 class Store(Protocol):

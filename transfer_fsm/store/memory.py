@@ -35,16 +35,16 @@ class MemoryStore:
     def apply(self, call_id: str, event: Event) -> Step:
         """Step call ``call_id`` with ``event``, atomically (a new call starts empty)."""
         with self._lock:
-            change = advance(call_id, self._calls.get(call_id), event)
-            if change.write is not None:
-                self._calls[call_id] = change.write
-                if change.link is not None:
-                    self._links[change.link] = call_id
-                if change.ended:
+            done, write, link, ended = advance(call_id, self._calls.get(call_id), event)
+            if write is not None:
+                self._calls[call_id] = write
+                if link is not None:
+                    self._links[link] = call_id
+                if ended:
                     self._ended.append(call_id)
                     if len(self._ended) > self.max_ended:
                         self._forget(self._ended.popleft())
-            return change.step
+            return done
 
     def _forget(self, call_id: str) -> None:
         """Drop an ended call and the link its own request made (links to it as the
