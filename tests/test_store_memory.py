@@ -34,7 +34,7 @@ from store_workload import (
 import transfer_fsm as tf
 from transfer_fsm import Call, CallState, LegFate, SnapshotError
 from transfer_fsm.store import BodyError, Link, MemoryStore, decode, encode
-from transfer_fsm.store.core import Body, advance, apply_each
+from transfer_fsm.store.core import Body, SnapshotCache, advance, apply_each
 
 FLOW = {flow.name: flow for flow in [*FLOWS, *VARIANT_FLOWS]}
 SUCCESS = FLOW["direct success, accepted after audio inactive"]
@@ -309,3 +309,23 @@ def test_max_ended_is_zero_or_more() -> None:
     with pytest.raises(ValueError, match="max_ended must be 0 or more, not -1"):
         MemoryStore(max_ended=-1)
     assert MemoryStore(max_ended=0).max_ended == 0
+
+
+def test_the_snapshot_cache_answers_only_for_the_very_bytes_it_kept() -> None:
+    cache = SnapshotCache(size=2)
+    first = tf.Call("call-a", tf.CallState.ESTABLISHED)
+    raw = cache.encode("call-a", first)
+    assert raw == encode(first)
+    assert cache.decode("call-a", raw) is first  # read back what was written: no decoding
+    other = tf.Call("call-a", tf.CallState.HOLD)
+    assert cache.decode("call-a", encode(other)) == other  # another writer's bytes: decoded
+    assert cache.decode("call-a", encode(other)) is cache.decode("call-a", encode(other))
+    with pytest.raises(SnapshotError) as raised:
+        cache.decode("call-a", b"{not json")
+    assert raised.value.call_id == "call-a"
+    assert cache.decode("call-a", None) is None
+    kept = cache.decode("call-a", encode(other))
+    cache.encode("call-b", tf.Call("call-b"))
+    cache.encode("call-c", tf.Call("call-c"))  # past the size: call-a, the oldest, goes
+    assert cache.decode("call-a", encode(other)) is not kept
+    assert cache.decode("call-a", encode(other)) == kept

@@ -144,6 +144,48 @@ def decode(call_id: str, raw: bytes | str | None) -> Call | None:
     return call
 
 
+class SnapshotCache:
+    """The bytes each recently seen call was last read or written as, with its call.
+
+    Decoding is a pure function of the bytes, so a stored value equal to the
+    bytes kept for its call needs no decoding: a store that reads back what it
+    wrote (one process, or the writer that won) skips the JSON and the checks.
+    Bounded: past ``size`` calls, the oldest entry goes. Not thread-safe on
+    its own; a store uses it under its own lock (or on one event loop).
+    """
+
+    __slots__ = ("_entries", "size")
+
+    def __init__(self, size: int = 4096) -> None:
+        self.size = size
+        self._entries: dict[str, tuple[bytes | str, Call]] = {}
+
+    def decode(self, call_id: str, raw: bytes | str | None) -> Call | None:
+        """:func:`decode`, answered from the cache when ``raw`` is the bytes kept."""
+        if raw is None:
+            return None
+        entry = self._entries.get(call_id)
+        if entry is not None and entry[0] == raw:
+            return entry[1]
+        call = decode(call_id, raw)
+        if call is not None:
+            self._keep(call_id, raw, call)
+        return call
+
+    def encode(self, call_id: str, call: Call) -> bytes:
+        """:func:`encode`, keeping the bytes for the next read."""
+        raw = encode(call)
+        self._keep(call_id, raw, call)
+        return raw
+
+    def _keep(self, call_id: str, raw: bytes | str, call: Call) -> None:
+        entries = self._entries
+        entries.pop(call_id, None)  # to the end: the newest
+        entries[call_id] = (raw, call)
+        if len(entries) > self.size:
+            del entries[next(iter(entries))]
+
+
 class BodyError(SnapshotError):
     """A body some of whose calls could not be applied: their stored snapshots are corrupt.
 

@@ -49,11 +49,11 @@ from .core import (
     Body,
     ConflictError,
     Link,
+    SnapshotCache,
     advance,
     apply_each,
     apply_each_async,
     decode,
-    encode,
     link_of,
 )
 
@@ -78,7 +78,7 @@ class _Plan(NamedTuple):
 class _Base(Generic[ClientT]):
     """What both faces share: options, key names, the writes of a change, the retry bound."""
 
-    __slots__ = ("_client", "conflicts", "ended_ttl", "max_retries", "prefix")
+    __slots__ = ("_cache", "_client", "conflicts", "ended_ttl", "max_retries", "prefix")
 
     def __init__(
         self,
@@ -101,6 +101,7 @@ class _Base(Generic[ClientT]):
         """How many times one ``apply`` retries after losing a race, before it gives up."""
         self.conflicts = 0
         """How many times a write lost a race to another writer and was retried."""
+        self._cache = SnapshotCache()  # what this store last read or wrote, decoded
 
     def call_key(self, call_id: str) -> str:
         """The key that holds call ``call_id``'s snapshot."""
@@ -116,13 +117,13 @@ class _Base(Generic[ClientT]):
         Raises :class:`~transfer_fsm.SnapshotError` (naming the call) when
         ``raw`` is not its snapshot: nothing is written then.
         """
-        change = advance(call_id, decode(call_id, raw), event)
+        change = advance(call_id, self._cache.decode(call_id, raw), event)
         call = change.write
         if call is None:
             return _Plan(change.step, None)
         ttl = self.ended_ttl if call.state is _TERMINATED else None
         expiry: Command = () if ttl is None else ("EX", ttl)
-        writes: list[Command] = [("SET", key, encode(call), *expiry)]
+        writes: list[Command] = [("SET", key, self._cache.encode(call_id, call), *expiry)]
         if change.link is not None:
             writes.append(("SET", self.link_key(change.link), call_id, *expiry))
         elif ttl is not None:

@@ -33,7 +33,7 @@ from typing import ParamSpec, TypeVar
 from ..events import Event
 from ..report import Step
 from ..values import Call
-from .core import Body, Link, advance, apply_each, decode, encode, link_of
+from .core import Body, Link, SnapshotCache, advance, apply_each, decode, link_of
 
 _P = ParamSpec("_P")
 _T = TypeVar("_T")
@@ -110,6 +110,7 @@ class SQLiteStore:
         self.path = str(path)
         self.conflicts = 0
         self._lock = threading.Lock()
+        self._cache = SnapshotCache()  # what this store last read or wrote, decoded
         self._db = sqlite3.connect(
             self.path, timeout=timeout, isolation_level=None, check_same_thread=False
         )
@@ -166,13 +167,16 @@ class SQLiteStore:
         """
         with self._transaction() as db:
             row = db.execute(_SELECT, (call_id,)).fetchone()
-            change = advance(call_id, decode(call_id, None if row is None else row[0]), event)
+            stored = self._cache.decode(call_id, None if row is None else row[0])
+            change = advance(call_id, stored, event)
             call = change.write
             if call is not None:
                 if row is None:
-                    db.execute(_INSERT_ENDED if change.ended else _INSERT, (call_id, encode(call)))
+                    raw = self._cache.encode(call_id, call)
+                    db.execute(_INSERT_ENDED if change.ended else _INSERT, (call_id, raw))
                 else:
-                    db.execute(_UPDATE_ENDED if change.ended else _UPDATE, (encode(call), call_id))
+                    raw = self._cache.encode(call_id, call)
+                    db.execute(_UPDATE_ENDED if change.ended else _UPDATE, (raw, call_id))
                 if change.link is not None:
                     db.execute(_LINK, (change.link, call_id))
         return change.step
