@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, NoReturn, TypeVar, cast
 
 from .events import (
@@ -211,7 +211,17 @@ def _events_of(notification: Any, events: list[Notification]) -> None:
         url = notification.get(key)
     if type(url) is not str:
         _fail(f".{key}", _EXPECTED_URL, url)
-    call_id, rest = _split(url, key)
+    if (  # the usual /communications/calls/{id}: no sub-resource (no objects made to say so)
+        url.startswith(_CALLS)
+        and len(url) > _CALLS_LENGTH
+        and url.find("/", _CALLS_LENGTH) < 0
+        and "?" not in url
+        and "#" not in url
+    ):
+        call_id: str = url[_CALLS_LENGTH:]
+        rest: Sequence[str] = _NO_REST
+    else:
+        call_id, rest = _split(url, key)
     data = notification.get("resourceData")
     if not rest:
         if type(data) is list:
@@ -228,19 +238,13 @@ def _events_of(notification: Any, events: list[Notification]) -> None:
 
 
 _CALLS = "/communications/calls/"
+_CALLS_LENGTH = len(_CALLS)
+_NO_REST: tuple[str, ...] = ()  # no sub-resource segments
 _EXPECTED_URL = "a call resource path such as /communications/calls/{id}"
 
 
-def _split(url: str, key: str) -> tuple[str, list[str]]:
-    """The call id and the sub-resource path segments of a resource URL."""
-    if (
-        url.startswith(_CALLS)
-        and len(url) > len(_CALLS)
-        and url.find("/", len(_CALLS)) < 0
-        and "?" not in url
-        and "#" not in url
-    ):
-        return url[len(_CALLS) :], []
+def _split(url: str, key: str) -> tuple[str, Sequence[str]]:
+    """The call id and the sub-resource path segments of any other resource URL."""
     parts = url.split("?", 1)[0].split("#", 1)[0].split("/")
     at = parts.index("calls") if "calls" in parts else -1
     if at < 0 or at + 1 >= len(parts) or not parts[at + 1]:
