@@ -34,7 +34,7 @@ from store_workload import (
 import transfer_fsm as tf
 from transfer_fsm import Call, CallState, LegFate, SnapshotError
 from transfer_fsm.store import BodyError, Link, MemoryStore, decode, encode
-from transfer_fsm.store.core import Body, SnapshotCache, advance, apply_each
+from transfer_fsm.store.core import Body, Change, SnapshotCache, advance, apply_each
 
 FLOW = {flow.name: flow for flow in [*FLOWS, *VARIANT_FLOWS]}
 SUCCESS = FLOW["direct success, accepted after audio inactive"]
@@ -98,6 +98,30 @@ def test_a_live_call_is_never_forgotten_even_when_no_ended_call_is_kept() -> Non
     live = run_flow(store, FAILURE, "live")
     run_flow(store, SUCCESS, "ended")
     assert (store.get("live"), store.get("ended"), len(store)) == (live, None, 1)
+
+
+def test_a_call_that_ended_without_a_transfer_is_forgotten_like_any_other() -> None:
+    store = MemoryStore(max_ended=0)
+    for state in ("established", "terminated"):
+        store.apply("plain", tf.CallNotification("plain", tf.ChangeType.UPDATED, state))
+    assert (store.get("plain"), store.link("plain"), len(store)) == (None, None, 0)
+
+
+def test_forgetting_a_primary_leaves_the_link_a_later_request_took_over() -> None:
+    """Two calls' requests named the same consultation call: the link is the later
+    one's, and stays when the earlier call ends and is forgotten."""
+    store = MemoryStore(max_ended=0)
+    store.apply("primary-a", tf.TransferRequested("consult"))
+    store.apply("primary-b", tf.TransferRequested("consult"))
+    ended = tf.CallNotification("primary-a", tf.ChangeType.DELETED, tf.CallState.TERMINATED)
+    assert store.apply("primary-a", ended).call.state is CallState.TERMINATED
+    pending = Link("primary-b", "consult", LegFate.PENDING)
+    assert (store.get("primary-a"), store.link("consult"), store.link("primary-b")) == (
+        None,
+        pending,
+        pending,
+    )
+    assert len(store) == 1
 
 
 def test_a_late_notification_for_a_kept_ended_call_finds_it_ended() -> None:
@@ -171,6 +195,21 @@ CORRUPT: list[tuple[str, bytes, str]] = [
     ),
     ("a snapshot of another call", encode(Call("call-z")), "$.call_id"),
 ]
+
+
+def test_advance_writes_a_new_or_changed_call_and_marks_only_the_step_that_ends_it() -> None:
+    seen = Call("call-a")
+    assert advance("call-a", None, NOTHING) == Change(tf.step(seen, NOTHING), seen, None, False)
+    assert advance("call-a", seen, NOTHING) == Change(tf.step(seen, NOTHING), None, None, False)
+    request = tf.TransferRequested("consult")
+    requested = tf.step(seen, request)
+    assert advance("call-a", seen, request) == Change(requested, requested.call, "consult", False)
+    end = tf.CallNotification("call-a", tf.ChangeType.DELETED, tf.CallState.TERMINATED)
+    ending = tf.step(requested.call, end)
+    assert advance("call-a", requested.call, end) == Change(ending, ending.call, None, True)
+    late = tf.step(ending.call, end)
+    assert late.call is ending.call
+    assert advance("call-a", ending.call, end) == Change(late, None, None, False)
 
 
 def test_a_stored_snapshot_decodes_to_the_call_encoded() -> None:

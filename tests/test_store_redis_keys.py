@@ -6,6 +6,8 @@ import asyncio
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
@@ -220,51 +222,98 @@ while time.monotonic() < deadline:
     client.set(sys.argv[2], sys.argv[3])
 """
 
+HAMMERED = "hammered"
+ABANDON = tf.TransferAbandoned()
+REQUESTED = tf.reduce(tf.Call(HAMMERED), tf.TransferRequested())
+# A win read the other writer's snapshot (and failed the attempt), or read its own
+# win before that writer's next rewrite (and changed nothing).
+WINS = [tf.step(REQUESTED, ABANDON), tf.step(tf.reduce(REQUESTED, ABANDON), ABANDON)]
+
+
+@contextmanager
+def hammering(redis_url: str, client: redis.Redis, key: str) -> Iterator[None]:
+    """Another process rewrites ``key`` (the requested call) as fast as it can, so many
+    of a store's attempts lose; stopped on exit."""
+    command = [sys.executable, "-c", HAMMER, redis_url, key, encode(REQUESTED).decode()]
+    hammer = subprocess.Popen(command)
+    try:
+        deadline = time.monotonic() + 10
+        while not client.exists(key):
+            assert time.monotonic() < deadline
+            assert hammer.poll() is None
+            time.sleep(0.01)
+        yield
+    finally:
+        hammer.kill()
+        hammer.wait()
+
+
+Outcome = tuple[tf.Step | ConflictError, int]
+"""What one apply returned or raised, and how many conflicts it added to the store's count."""
+
+
+def retry_problems(outcomes: list[Outcome], max_retries: int) -> list[str]:
+    """Each apply that gave up did so after exactly ``max_retries`` counted retries;
+    each that won retried at most that often and reported a winner's step."""
+    problems = []
+    for done, retried in outcomes:
+        if isinstance(done, ConflictError):
+            if (done.call_id, done.attempts, retried) != (HAMMERED, max_retries + 1, max_retries):
+                problems.append(f"gave up after {done.attempts} attempts, {retried} retries")
+        elif done not in WINS or retried > max_retries:
+            problems.append(f"won after {retried} retries: {done}")
+    return problems
+
 
 def test_a_writer_that_keeps_losing_gives_up_after_max_retries(
     redis_url: str, redis_client: redis.Redis
 ) -> None:
-    """Another process rewrites the call's key as fast as it can, so many of the store's
-    attempts lose. Not deterministic: the store applies until it has lost (at least 50
-    times, for 20 s at most); a loss needs only one rewrite in its WATCH..EXEC window."""
-    call_id = "hammered"
-    abandon = tf.TransferAbandoned()
-    requested = tf.reduce(tf.Call(call_id), tf.TransferRequested())
-    failed = tf.reduce(requested, abandon)
-    # A win read the other writer's snapshot (and failed the attempt), or read its
-    # own win before that writer's next rewrite (and changed nothing).
-    wins = [tf.step(requested, abandon), tf.step(failed, abandon)]
-    store = RedisStore(redis_client, max_retries=0)
-    key = store.call_key(call_id)
-    command = [sys.executable, "-c", HAMMER, redis_url, key, encode(requested).decode()]
-    hammer = subprocess.Popen(command)
-    try:
+    """Not deterministic: the store applies until it has given up (at least 20 applies,
+    for 10 s at most); a loss needs only one rewrite in its WATCH..EXEC window."""
+    impatient = RedisStore(redis_client, max_retries=0)
+    patient = RedisStore(redis_client, max_retries=2)
+    with hammering(redis_url, redis_client, impatient.call_key(HAMMERED)):
         deadline = time.monotonic() + 10
-        while not redis_client.exists(key):
-            assert time.monotonic() < deadline
-            assert hammer.poll() is None
-            time.sleep(0.01)
-        deadline = time.monotonic() + 20
-        outcomes: list[tf.Step | ConflictError] = []
-        while len(outcomes) < 50 or all(done in wins for done in outcomes):
-            assert time.monotonic() < deadline, f"no loss in {len(outcomes)} applies"
-            outcomes.append(try_apply(store, call_id, abandon))
-        gave_up = [done for done in outcomes if isinstance(done, ConflictError)]
-        assert {(error.call_id, error.attempts) for error in gave_up} == {(call_id, 1)}
-        assert all(done in wins for done in outcomes if not isinstance(done, ConflictError))
-        assert store.conflicts == 0  # none retried
-        patient = RedisStore(redis_client, max_retries=3)
-        outcomes = []
-        while len(outcomes) < 20 or patient.conflicts == 0:
-            assert time.monotonic() < deadline, f"no retry in {len(outcomes)} applies"
-            outcomes.append(try_apply(patient, call_id, abandon))
-        gave_up = [done for done in outcomes if isinstance(done, ConflictError)]
-        assert {error.attempts for error in gave_up} <= {4}
-        assert all(done in wins for done in outcomes if not isinstance(done, ConflictError))
-        assert patient.conflicts >= 3 * len(gave_up)
-    finally:
-        hammer.kill()
-        hammer.wait()
+        for store in impatient, patient:
+            outcomes: list[Outcome] = []
+            while len(outcomes) < 20 or all(type(done) is tf.Step for done, _ in outcomes):
+                assert time.monotonic() < deadline, f"no give-up in {len(outcomes)} applies"
+                before = store.conflicts
+                done = try_apply(store, HAMMERED, ABANDON)
+                outcomes.append((done, store.conflicts - before))
+            assert retry_problems(outcomes, store.max_retries) == []
+    assert impatient.conflicts == 0  # none retried
+
+
+def test_an_async_writer_that_keeps_losing_gives_up_after_max_retries(
+    redis_url: str, redis_client: redis.Redis
+) -> None:
+    """The same as the synchronous store, with AsyncRedisStore."""
+
+    async def run(store: AsyncRedisStore, deadline: float) -> list[Outcome]:
+        outcomes: list[Outcome] = []
+        while len(outcomes) < 20 or all(type(done) is tf.Step for done, _ in outcomes):
+            assert time.monotonic() < deadline, f"no give-up in {len(outcomes)} applies"
+            before = store.conflicts
+            try:
+                done: tf.Step | ConflictError = await store.apply(HAMMERED, ABANDON)
+            except ConflictError as error:
+                done = error
+            outcomes.append((done, store.conflicts - before))
+        return outcomes
+
+    async def main() -> dict[int, list[Outcome]]:
+        client = redis.asyncio.Redis.from_url(redis_url)
+        try:
+            deadline = time.monotonic() + 10
+            stores = [AsyncRedisStore(client, max_retries=n) for n in (0, 2)]
+            return {store.max_retries: await run(store, deadline) for store in stores}
+        finally:
+            await client.aclose()
+
+    with hammering(redis_url, redis_client, RedisStore(redis_client).call_key(HAMMERED)):
+        found = asyncio.run(main())
+    assert {n: retry_problems(outcomes, n) for n, outcomes in found.items()} == {0: [], 2: []}
 
 
 def test_importing_without_redis_py_says_which_extra_to_install() -> None:
@@ -286,6 +335,16 @@ def test_importing_without_redis_py_says_which_extra_to_install() -> None:
 def test_options_are_checked(redis_client: redis.Redis, options: dict[str, Any]) -> None:
     with pytest.raises(ValueError, match=next(iter(options))):
         RedisStore(redis_client, **options)
+
+
+def test_the_least_options_are_accepted_and_an_ended_call_lives_one_second(
+    redis_client: redis.Redis,
+) -> None:
+    store = RedisStore(redis_client, ended_ttl=1, max_retries=0)
+    assert (store.ended_ttl, store.max_retries, store.conflicts) == (1, 0, 0)
+    ended = tf.CallNotification("ended", tf.ChangeType.DELETED, tf.CallState.TERMINATED)
+    assert store.apply("ended", ended) == tf.step(tf.Call("ended"), ended)
+    assert 0 < redis_client.pttl(store.call_key("ended")) <= 1000
 
 
 def test_the_store_leaves_the_client_open(redis_client: redis.Redis) -> None:

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import sqlite3
 import tempfile
 import threading
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -211,6 +213,84 @@ def test_a_newer_layout_is_refused_and_left_alone(tmp_path: Path) -> None:
         assert db.execute("PRAGMA user_version").fetchone() == (LAYOUT + 1,)
 
 
+LAYOUT_1 = (
+    "CREATE TABLE calls (call_id TEXT PRIMARY KEY, snapshot BLOB NOT NULL, ended INTEGER)",
+    "CREATE INDEX calls_ended ON calls (ended) WHERE ended IS NOT NULL",
+    "CREATE TABLE links (consultation_id TEXT PRIMARY KEY, primary_id TEXT NOT NULL)",
+    "CREATE INDEX links_primary ON links (primary_id)",
+    "PRAGMA journal_mode=WAL",
+    "PRAGMA user_version=1",
+)
+"""A file of layout 1, the first layout, written without the store."""
+
+
+def test_a_new_file_gets_layout_1_and_a_layout_1_file_opens_without_a_write(
+    tmp_path: Path,
+) -> None:
+    SQLiteStore(tmp_path / "new.db").close()
+    with closing(sqlite3.connect(tmp_path / "new.db")) as db:
+        assert db.execute("PRAGMA user_version").fetchone() == (1,)
+    path = tmp_path / "old.db"
+    call = tf.reduce(Call("call-a"), SUCCESS.request)
+    with closing(sqlite3.connect(path)) as db:
+        for statement in LAYOUT_1:
+            db.execute(statement)
+        db.execute("INSERT INTO calls VALUES ('call-a', ?, NULL)", (encode(call),))
+        db.commit()
+    with closing(sqlite3.connect(path)) as watcher:
+        seen = watcher.execute("PRAGMA data_version").fetchone()
+        with SQLiteStore(path) as store:
+            # data_version changes when another connection commits a change to the file
+            assert watcher.execute("PRAGMA data_version").fetchone() == seen
+            assert (store.get("call-a"), store.link("call-a")) == (call, None)
+        assert watcher.execute("PRAGMA user_version").fetchone() == (1,)
+    assert dump(path) == [[("call-a", encode(call), None)], []]
+
+
+def test_a_database_that_cannot_use_wal_is_refused() -> None:
+    with pytest.raises(
+        RuntimeError, match=r":memory:: SQLite could not use WAL here \(journal mode memory\)"
+    ):
+        SQLiteStore(":memory:")
+
+
+def test_a_refused_file_is_let_go_at_once(tmp_path: Path) -> None:
+    """The store closes the connection it opened, even while the error (whose traceback
+    holds the store) is still around: SQLite removes the -wal and -shm files when the
+    last connection to a file closes."""
+    path = tmp_path / "calls.db"
+    SQLiteStore(path).close()
+    with closing(sqlite3.connect(path)) as db:
+        db.execute(f"PRAGMA user_version={LAYOUT + 1}")
+        db.commit()
+    assert sorted(tmp_path.iterdir()) == [path]
+    with pytest.raises(RuntimeError) as refused:
+        SQLiteStore(path)
+    assert sorted(tmp_path.iterdir()) == [path]
+    assert str(refused.value) == (
+        f"{path}: store layout version {LAYOUT + 1} is newer than this transfer_fsm reads"
+        f" (up to {LAYOUT}); upgrade transfer_fsm"
+    )
+
+
+def test_a_closed_store_refuses_work_and_its_file_reopens(tmp_path: Path) -> None:
+    path = tmp_path / "calls.db"
+    store = SQLiteStore(path)
+    done = store.apply("call-a", SUCCESS.request)
+    assert sorted(tmp_path.iterdir()) == [
+        path,
+        path.with_name("calls.db-shm"),
+        path.with_name("calls.db-wal"),
+    ]
+    store.close()
+    assert sorted(tmp_path.iterdir()) == [path]
+    for use in (lambda: store.get("call-a"), lambda: store.apply("call-a", SUCCESS.request)):
+        with pytest.raises(sqlite3.ProgrammingError, match="closed"):
+            use()
+    with SQLiteStore(path) as reopened:
+        assert reopened.get("call-a") == done.call
+
+
 def test_an_unknown_synchronous_level_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="synchronous"):
         SQLiteStore(tmp_path / "calls.db", synchronous="SOMETIMES")
@@ -264,6 +344,24 @@ def test_a_corrupt_snapshot_stops_only_its_own_call(
         assert dump(db_path)[0][0][1] == raw
 
 
+def test_a_call_whose_snapshot_would_not_be_json_is_refused_and_not_written(
+    tmp_path: Path,
+) -> None:
+    """A result code that is not a number JSON can hold (built by hand: a parsed body
+    never has one) would be stored as a snapshot no store could read back."""
+    path = tmp_path / "calls.db"
+    nan: Any = math.nan
+    ended = tf.CallNotification(
+        "call-a", tf.ChangeType.DELETED, tf.CallState.TERMINATED, None, tf.ResultInfo(nan, 0)
+    )
+    with SQLiteStore(path, synchronous="NORMAL") as store:
+        store.apply("call-b", SUCCESS.request)
+        before = dump(path)
+        with pytest.raises(ValueError, match="Out of range float values are not JSON compliant"):
+            store.apply("call-a", ended)
+        assert (store.get("call-a"), dump(path)) == (None, before)
+
+
 # -- asyncio ------------------------------------------------------------------------------------
 
 
@@ -303,3 +401,43 @@ def test_the_async_store_leaves_the_event_loop_free(tmp_path: Path) -> None:
     ticks, steps = asyncio.run(main())
     assert steps == len(everything["value"])
     assert ticks >= 10  # a blocked loop would tick once
+
+
+def store_threads() -> list[str]:
+    return [
+        thread.name for thread in threading.enumerate() if thread.name.startswith("AsyncSQLite")
+    ]
+
+
+def test_the_async_store_works_on_one_thread_and_stops_it_when_closed(tmp_path: Path) -> None:
+    """While another connection holds the write lock the first apply waits in the worker
+    thread; the calls made meanwhile queue behind it instead of starting a second thread."""
+    path = tmp_path / "calls.db"
+    _, bodies = flow_as(SUCCESS, "ended", SUCCESS.request)
+
+    async def main() -> tuple[list[str], list[tf.Step], int, int, list[str]]:
+        store = AsyncSQLiteStore(path, synchronous="NORMAL")
+        with closing(sqlite3.connect(path, isolation_level=None)) as other:
+            other.execute("BEGIN IMMEDIATE")
+            waiting = [
+                asyncio.ensure_future(store.apply(f"call-{n}", SUCCESS.request)) for n in range(4)
+            ]
+            await asyncio.sleep(0.05)
+            busy = store_threads()
+            other.execute("ROLLBACK")
+            steps = await asyncio.gather(*waiting)
+        await store.apply("ended", SUCCESS.request)
+        for body in bodies:
+            await store.apply_body(body)
+        pruned = await store.prune(0)
+        await store.aclose()
+        return busy, steps, pruned, store.conflicts, store_threads()
+
+    assert store_threads() == []
+    busy, steps, pruned, conflicts, after = asyncio.run(main())
+    assert busy == ["AsyncSQLiteStore_0"]
+    assert steps == [tf.step(Call(f"call-{n}"), SUCCESS.request) for n in range(4)]
+    assert (pruned, conflicts, after) == (1, 0, [])
+    with SQLiteStore(path) as reopened:
+        assert [reopened.get(f"call-{n}") for n in range(4)] == [step.call for step in steps]
+        assert reopened.get("ended") is None
