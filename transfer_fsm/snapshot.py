@@ -125,6 +125,8 @@ class Integer(Shape):
     """
 
     def write(self, value: Any) -> Any:
+        if type(value) is not int:  # a value built by hand (a parsed code is always an int)
+            _bad("an integer", value)
         return value
 
     def read(self, value: Any) -> Any:
@@ -155,9 +157,7 @@ def _finite(value: Any) -> Any:
     kind = type(value)
     if kind is int or (kind is float and math.isfinite(value)):
         return value
-    if kind is float:  # NaN or an infinity: say which, as Python's json writes them
-        raise _BadValueError("a finite number", value, json.dumps(value))
-    _bad("a finite number", value)
+    _bad("a finite number", value)  # NaN and the infinities are named as JSON writers spell them
 
 
 class Member(Shape):

@@ -39,6 +39,10 @@ def describe_value(value: object) -> str:
     if isinstance(value, str):
         shown = value if len(value) <= 40 else value[:37] + "..."
         return f"the string {shown!r}"
+    if isinstance(value, float) and value != value:
+        return "NaN"  # as JSON writers spell it
+    if isinstance(value, float) and abs(value) == float("inf"):
+        return "Infinity" if value > 0 else "-Infinity"
     if isinstance(value, (int, float)):
         text = repr(value) if abs(value) < 10**12 else "a number out of range"
         return text
