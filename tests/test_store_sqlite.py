@@ -357,7 +357,8 @@ def test_a_call_whose_snapshot_would_not_be_json_is_refused_and_not_written(
     with SQLiteStore(path, synchronous="NORMAL") as store:
         store.apply("call-b", SUCCESS.request)
         before = dump(path)
-        with pytest.raises(SnapshotError, match=r"\$\.result\.code: expected an integer, found NaN"):
+        refused = r"\$\.result\.code: expected an integer, found NaN"
+        with pytest.raises(SnapshotError, match=refused):
             store.apply("call-a", ended)
         assert (store.get("call-a"), dump(path)) == (None, before)
 
