@@ -335,6 +335,29 @@ def test_to_dict_refuses_an_at_no_snapshot_can_hold(at: float, found: str) -> No
     )
 
 
+@pytest.mark.parametrize(
+    ("result", "path", "found"),
+    [
+        (ResultInfo(NAN, 0), "$.result.code", "NaN"),  # type: ignore[arg-type]
+        (ResultInfo(500, 7000.0), "$.result.subcode", "7000.0"),  # type: ignore[arg-type]
+        (ResultInfo(True, 0), "$.result.code", "true"),
+    ],
+)
+def test_to_dict_refuses_a_result_code_that_is_not_an_int(
+    result: ResultInfo, path: str, found: str
+) -> None:
+    """Built by hand (a parsed code is always an int): no snapshot of it could be read back
+    as the same call."""
+    call = Call(CALL_ID, tf.CallState.TERMINATED, None, None, result)
+    with pytest.raises(SnapshotError) as caught:
+        call.to_dict()
+    assert (caught.value.path, caught.value.expected, caught.value.found) == (
+        path,
+        "an integer",
+        found,
+    )
+
+
 def test_to_dict_refuses_a_target_that_is_neither_a_user_nor_a_phone() -> None:
     call = replay(Call(CALL_ID), tf.TransferRequested(target="u1"))  # type: ignore[arg-type]
     with pytest.raises(SnapshotError) as caught:
