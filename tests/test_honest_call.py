@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import json
 import pickle
+from typing import Any
 
 import pytest
 from flows import CALL_ID, FLOWS, SEED
@@ -240,3 +241,25 @@ def test_a_step_is_a_record_of_its_four_fields() -> None:
     with pytest.raises(AttributeError, match="immutable"):
         del done.call
     assert done.reason == reason
+
+
+def test_a_steps_words_do_not_change_when_the_caller_edits_the_body_afterwards() -> None:
+    """An operation's kind is read from its data (the caller's dict): its step is worded
+    at once, so editing the body later changes neither the outcome nor the reason."""
+    body: dict[str, Any] = {
+        "changeType": "updated",
+        "resourceUrl": "/communications/calls/x/operations/op-1",
+        "resourceData": {
+            "@odata.type": "#microsoft.graph.commsOperation",
+            "status": "running",
+            "resultInfo": {"code": 200, "subCode": "transferring"},
+        },
+    }
+    (event,) = tf.parse_notifications(body)
+    call = tf.reduce(tf.Call("x", tf.CallState.ESTABLISHED), event)  # in progress, by observation
+    again = tf.step(call, event)  # the same progress once more
+    body["resourceData"]["@odata.type"] = "#microsoft.graph.playPromptOperation"
+    assert (again.outcome, again.reason) == (
+        tf.Outcome.DUPLICATE,
+        "everything it says is already in the view",
+    )

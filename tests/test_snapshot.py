@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import collections
 import copy
 import json
 import math
@@ -523,3 +524,14 @@ def test_the_test_validator_follows_json_schema() -> None:
     assert [is_valid({"type": "array", "items": integer}, v) for v in ([], [1], [1, "x"])] == [
         True, True, False,
     ]  # fmt: skip
+
+
+def test_from_dict_reads_any_mapping_as_an_object() -> None:
+    """An ``OrderedDict`` (``object_pairs_hook``) or an ORM's JSON type is an object too."""
+    call = replay(Call(CALL_ID), tf.blind_transfer(tf.User("u"), at=5.0).event)
+    text = json.dumps(call.to_dict())
+    ordered = json.loads(text, object_pairs_hook=collections.OrderedDict)
+    assert Call.from_dict(ordered) == call
+    with pytest.raises(SnapshotError) as caught:
+        Call.from_dict(collections.OrderedDict([*ordered.items(), ("extra", 1)]))
+    assert caught.value.path == "$.extra"

@@ -33,7 +33,7 @@ from store_workload import (
 
 import transfer_fsm as tf
 from transfer_fsm import Call, CallState, LegFate, SnapshotError
-from transfer_fsm.store import BodyError, Link, MemoryStore, decode, encode
+from transfer_fsm.store import BodyError, IncompleteBodyError, Link, MemoryStore, decode, encode
 from transfer_fsm.store.core import Body, Change, SnapshotCache, advance, apply_each
 
 FLOW = {flow.name: flow for flow in [*FLOWS, *VARIANT_FLOWS]}
@@ -368,3 +368,35 @@ def test_the_snapshot_cache_answers_only_for_the_very_bytes_it_kept() -> None:
     cache.encode("call-c", tf.Call("call-c"))  # past the size: call-a, the oldest, goes
     assert cache.decode("call-a", encode(other)) is not kept
     assert cache.decode("call-a", encode(other)) == kept
+
+
+def test_a_body_stopped_by_a_failing_store_hands_over_the_steps_already_applied() -> None:
+    """A store's I/O may fail mid-body (a locked database, a lost connection): the events
+    applied before it have committed, and their milestones must not be lost."""
+    store = MemoryStore()
+    _, a = flow_as(SUCCESS, "call-a", SUCCESS.request)
+    _, b = flow_as(SUCCESS, "call-b", SUCCESS.request)
+    store.apply("call-a", SUCCESS.request)
+
+    def apply(call_id: str, event: tf.Event) -> tf.Step:
+        if call_id == "call-b":
+            raise OSError("the store is gone")
+        return store.apply(call_id, event)
+
+    with pytest.raises(IncompleteBodyError) as raised:
+        apply_each(_together(a[0], b[0], a[1]), apply)
+    (done,) = raised.value.steps
+    (first,) = tf.parse_notifications(a[0])
+    assert done == tf.step(tf.reduce(Call("call-a"), SUCCESS.request), first)
+    assert isinstance(raised.value.__cause__, OSError)
+    assert raised.value.errors == []
+    with pytest.raises(OSError, match="the store is gone"):  # nothing applied: the error itself
+        apply_each(_together(b[0], a[1]), apply)
+
+
+def test_a_stored_value_that_is_not_bytes_or_text_is_a_corrupt_snapshot() -> None:
+    for raw, found in ((5, "5"), (b"[" * 100_000, "JSON nested too deeply")):
+        with pytest.raises(SnapshotError) as raised:
+            decode("call-a", raw)  # type: ignore[arg-type]
+        assert (raised.value.call_id, raised.value.path) == ("call-a", "$")
+        assert found in raised.value.found

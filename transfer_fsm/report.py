@@ -35,10 +35,11 @@ class Step:
     An immutable record of four fields, ``call``, ``outcome``, ``milestones``
     and ``reason``: it compares, hashes, prints, unpacks
     (``call, outcome, milestones, reason = step``), ``match``-es, pickles and
-    copies by them. ``call`` and ``milestones`` are made with the step;
-    ``outcome`` and ``reason`` are worked out when first read (from the call
-    before, the call after and the event, all immutable), so a store that
-    applies thousands of notifications pays only for what is read.
+    copies by them. ``call`` and ``milestones`` are made with the step; for a
+    call notification, ``outcome`` and ``reason`` are worked out when first
+    read (from the calls before and after and the notification's immutable
+    fields, which are then let go), so a store that applies thousands of
+    notifications pays only for what is read.
     """
 
     __slots__ = ("_event", "_old", "_outcome", "_reason", "call", "milestones")
@@ -84,6 +85,8 @@ class Step:
             outcome, reason = _unchanged(old, event)
         _set_outcome(self, outcome)
         _set_reason(self, reason)
+        _set_old(self, None)  # what they were worked out from is no longer held
+        _set_event(self, None)
         return outcome, reason
 
     def _fields(self) -> tuple[Call, Outcome, tuple[Milestone, ...], str]:
@@ -142,6 +145,10 @@ def lazy_step(old: Call, new: Call, event: Event) -> Step:
     _set_reason(made, None)
     _set_old(made, old)
     _set_event(made, event)
+    if type(event) is not CallNotification:
+        # Only a call notification is read from immutable fields alone; any other
+        # event (an operation's @odata.type is in its data) is worded at once.
+        made._work_out()
     return made
 
 

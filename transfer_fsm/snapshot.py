@@ -261,7 +261,7 @@ class Record(Shape):
 
     def read(self, value: Any) -> Any:
         if type(value) is not dict:
-            _bad("an object", value)
+            value = _as_dict(value)
         if value.keys() != self.keys:
             self._wrong_keys(value)
         for key, wanted in self.fixed.items():
@@ -304,6 +304,13 @@ def _same_json(value: object, wanted: object) -> bool:
     return type(value) is type(wanted) and value == wanted
 
 
+def _as_dict(value: Any) -> dict[Any, Any]:
+    """A mapping that is not a plain ``dict`` (an ``OrderedDict``, an ORM's JSON type) as one."""
+    if not isinstance(value, Mapping):
+        _bad("an object", value)
+    return dict(value)
+
+
 class Tagged(Shape):
     """One of several records, told apart by the value of one key (``kind``)."""
 
@@ -321,7 +328,7 @@ class Tagged(Shape):
 
     def read(self, value: Any) -> Any:
         if type(value) is not dict:
-            _bad("an object", value)
+            value = _as_dict(value)
         kind = value.get(self.key)
         entry = self.kinds.get(kind) if type(kind) is str else None
         if entry is None:

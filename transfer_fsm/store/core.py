@@ -23,6 +23,7 @@ milestone is reported once across every writer sharing the store.
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Awaitable, Callable, Mapping
 from typing import NamedTuple, NoReturn, Protocol
 
@@ -32,7 +33,7 @@ from ..reducer import reduce
 from ..report import Step, lazy_step
 from ..request import consultation_fate
 from ..snapshot import SnapshotError
-from ..values import Call, CallState, LegFate
+from ..values import Call, CallState, LegFate, describe_value
 
 Body = bytes | str | Mapping[str, object]
 
@@ -131,10 +132,14 @@ def decode(call_id: str, raw: bytes | str | None) -> Call | None:
     """
     if raw is None:
         return None
+    if not isinstance(raw, (bytes, str)):
+        raise SnapshotError("$", "a JSON snapshot (bytes or text)", describe_value(raw), call_id)
     try:
         data = json.loads(raw)
     except (ValueError, UnicodeDecodeError) as error:
         raise SnapshotError("$", "a JSON snapshot", f"invalid JSON ({error})", call_id) from None
+    except RecursionError:
+        raise SnapshotError("$", "a JSON snapshot", "JSON nested too deeply", call_id) from None
     try:
         call = Call.from_dict(data)
     except SnapshotError as error:
@@ -150,15 +155,15 @@ class SnapshotCache:
     Decoding is a pure function of the bytes, so a stored value equal to the
     bytes kept for its call needs no decoding: a store that reads back what it
     wrote (one process, or the writer that won) skips the JSON and the checks.
-    Bounded: past ``size`` calls, the oldest entry goes. Not thread-safe on
-    its own; a store uses it under its own lock (or on one event loop).
+    Bounded: past ``size`` calls, the oldest entry goes. Threads may share it.
     """
 
-    __slots__ = ("_entries", "size")
+    __slots__ = ("_entries", "_lock", "size")
 
     def __init__(self, size: int = 4096) -> None:
         self.size = size
         self._entries: dict[str, tuple[bytes | str, Call]] = {}
+        self._lock = threading.Lock()
 
     def decode(self, call_id: str, raw: bytes | str | None) -> Call | None:
         """:func:`decode`, answered from the cache when ``raw`` is the bytes kept."""
@@ -180,10 +185,11 @@ class SnapshotCache:
 
     def _keep(self, call_id: str, raw: bytes | str, call: Call) -> None:
         entries = self._entries
-        entries.pop(call_id, None)  # to the end: the newest
-        entries[call_id] = (raw, call)
-        if len(entries) > self.size:
-            del entries[next(iter(entries))]
+        with self._lock:
+            entries.pop(call_id, None)  # to the end: the newest
+            entries[call_id] = (raw, call)
+            if len(entries) > self.size:
+                del entries[next(iter(entries))]
 
 
 class BodyError(SnapshotError):
@@ -217,6 +223,8 @@ def apply_each(body: Body, apply: Callable[[str, Event], Step]) -> list[Step]:
             steps.append(apply(call_id, event))
         except SnapshotError as error:
             failed = _failed(failed, call_id, error)
+        except Exception as error:
+            _interrupted(steps, failed, error)
     return steps if failed is None else _raise(failed, steps)
 
 
@@ -234,6 +242,8 @@ async def apply_each_async(
             steps.append(await apply(call_id, event))
         except SnapshotError as error:
             failed = _failed(failed, call_id, error)
+        except Exception as error:
+            _interrupted(steps, failed, error)
     return steps if failed is None else _raise(failed, steps)
 
 
@@ -248,6 +258,36 @@ def _failed(
 
 def _raise(failed: dict[str, SnapshotError], steps: list[Step]) -> NoReturn:
     raise BodyError(list(failed.values()), steps)
+
+
+def _interrupted(
+    steps: list[Step], failed: dict[str, SnapshotError] | None, error: Exception
+) -> NoReturn:
+    """An event failed for another reason than its snapshot: nothing more is applied.
+
+    With nothing applied yet the error goes up as it is; otherwise the steps
+    already applied (and committed) go up with it, so their milestones are not lost.
+    """
+    if not steps and failed is None:
+        raise error
+    errors = [] if failed is None else list(failed.values())
+    raise IncompleteBodyError(steps, errors, error) from error
+
+
+class IncompleteBodyError(RuntimeError):
+    """Applying a body stopped at an event whose store failed (its I/O, not its snapshot).
+
+    The events before it were applied, each committed: ``steps`` are their
+    steps. A redelivery of the body finds them already applied (duplicates,
+    with no milestones), so act on these steps' milestones before answering
+    Graph with an error. ``errors`` are the corrupt snapshots met before
+    (see :class:`BodyError`); ``__cause__`` is the failure that stopped it.
+    """
+
+    def __init__(self, steps: list[Step], errors: list[SnapshotError], error: Exception) -> None:
+        self.steps = steps
+        self.errors = errors
+        super().__init__(f"applied {len(steps)} event(s) of the body, then stopped: {error!r}")
 
 
 class Store(Protocol):
