@@ -365,6 +365,7 @@ def test_the_snapshot_cache_answers_only_for_the_very_bytes_it_kept() -> None:
     assert cache.decode("call-a", None) is None
     kept = cache.decode("call-a", encode(other))
     cache.encode("call-b", tf.Call("call-b"))
+    assert cache.decode("call-a", encode(other)) is kept  # two calls: within the size
     cache.encode("call-c", tf.Call("call-c"))  # past the size: call-a, the oldest, goes
     assert cache.decode("call-a", encode(other)) is not kept
     assert cache.decode("call-a", encode(other)) == kept
