@@ -26,17 +26,29 @@ call ended. After it expired, a late notification starts the call over as a
 new one; choose ``ended_ttl`` longer than Graph's redelivery window, or leave
 it ``None`` (the default) to keep ended calls until you delete them. A link an
 earlier attempt of the same call made (to another consultation call) is not
-given the expiry.
+given the expiry, nor is a link another primary has since taken over (the
+expiry is set only while the link still names this call).
+
+Failures: a connection error or timeout before EXEC (on the WATCH, the GET)
+raises the client's own ``redis.exceptions.ConnectionError`` (or
+``TimeoutError``): nothing was written. One during EXEC raises
+:class:`UnknownOutcomeError`: the write may or may not have landed, and the
+store does not retry it (a retry would read its own write and report a
+duplicate, losing the milestone). A key that is not a Redis string under a
+call's name raises :class:`~transfer_fsm.SnapshotError` for that call.
 """
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any, Generic, NamedTuple, TypeVar
 
 try:
     import redis
     import redis.asyncio
-    from redis.exceptions import WatchError
+    from redis.exceptions import ResponseError, WatchError
 except ImportError as error:  # pragma: no cover - exercised in a subprocess
     raise ImportError(
         "transfer_fsm.store.redis needs redis-py: pip install 'transfer-fsm[redis]'"
@@ -44,6 +56,7 @@ except ImportError as error:  # pragma: no cover - exercised in a subprocess
 
 from ..events import Event
 from ..report import Step
+from ..snapshot import SnapshotError
 from ..values import Call, CallState
 from .core import (
     Body,
@@ -57,9 +70,42 @@ from .core import (
     link_of,
 )
 
-__all__ = ["AsyncRedisStore", "RedisStore"]
+__all__ = ["AsyncRedisStore", "RedisStore", "UnknownOutcomeError"]
 
 _TERMINATED = CallState.TERMINATED
+
+_CONNECTION_ERRORS = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
+"""What redis-py turns into a ``WatchError`` when it happens while a key is watched."""
+
+_EXPIRE_IF_LINKED = (
+    "if redis.pcall('GET', KEYS[1]) == ARGV[1] then "
+    "return redis.call('EXPIRE', KEYS[1], ARGV[2]) end return 0"
+)
+"""EXPIRE the link ``KEYS[1]`` only while it names primary ``ARGV[1]`` (``ARGV[2]``: seconds)."""
+
+
+class UnknownOutcomeError(redis.exceptions.ConnectionError):
+    """The connection failed during the write (EXEC): it may or may not have landed.
+
+    ``call_id`` is the call; ``step`` the step the write would have reported
+    had it landed (``step.call`` the call it wrote). The store does not retry:
+    compare ``store.get(call_id)`` with ``step.call`` once the server answers,
+    or let Graph redeliver (a landed write makes the redelivery a duplicate).
+    A ``redis.exceptions.ConnectionError``, so handlers of that catch it.
+    """
+
+    def __init__(self, call_id: str, step: Step) -> None:
+        self.call_id = call_id
+        self.step = step
+        super().__init__(
+            f"call {call_id!r}: the connection failed during the write of its step "
+            f"({step.outcome.value}, milestones {[m.value for m in step.milestones]}); "
+            "the write may or may not have landed"
+        )
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.call_id, self.step))
+
 
 Command = tuple[Any, ...]
 """One Redis command and its arguments, as ``execute_command`` takes them."""
@@ -78,7 +124,15 @@ class _Plan(NamedTuple):
 class _Base(Generic[ClientT]):
     """What both faces share: options, key names, the writes of a change, the retry bound."""
 
-    __slots__ = ("_cache", "_client", "conflicts", "ended_ttl", "max_retries", "prefix")
+    __slots__ = (
+        "_cache",
+        "_client",
+        "_conflicts_lock",
+        "conflicts",
+        "ended_ttl",
+        "max_retries",
+        "prefix",
+    )
 
     def __init__(
         self,
@@ -101,6 +155,7 @@ class _Base(Generic[ClientT]):
         """How many times one ``apply`` retries after losing a race, before it gives up."""
         self.conflicts = 0
         """How many times a write lost a race to another writer and was retried."""
+        self._conflicts_lock = threading.Lock()  # threads sharing the store count every loss
         self._cache = SnapshotCache()  # what this store last read or wrote, decoded
 
     def call_key(self, call_id: str) -> str:
@@ -129,15 +184,53 @@ class _Base(Generic[ClientT]):
         elif ttl is not None:
             leg = _requested_leg(call)
             if leg is not None:
-                writes.append(("EXPIRE", self.link_key(leg), ttl))
+                writes.append(("EVAL", _EXPIRE_IF_LINKED, 1, self.link_key(leg), call_id, ttl))
         return _Plan(change.step, writes)
 
-    def _lost(self, call_id: str, retries: int) -> int:
-        """Count a lost race and return the retries made so far; give up past the bound."""
+    def _lost(self, call_id: str, plan: _Plan, retries: int, error: WatchError) -> int:
+        """Count a lost race and return the retries made so far; give up past the bound.
+
+        A ``WatchError`` redis-py made of a connection failure during EXEC is
+        no lost race: :class:`UnknownOutcomeError` then.
+        """
+        failure = _connection_failure(error)
+        if failure is not None:
+            raise UnknownOutcomeError(call_id, plan.step) from failure
         if retries >= self.max_retries:
             raise ConflictError(call_id, retries + 1)
-        self.conflicts += 1
+        with self._conflicts_lock:
+            self.conflicts += 1
         return retries + 1
+
+
+@contextmanager
+def _reading(call_id: str) -> Iterator[None]:
+    """Around the reads of call ``call_id`` (before any write): what fails, as it is.
+
+    A connection failure redis-py turned into a ``WatchError`` (the key was
+    watched) is raised as that connection error, not as a conflict: nothing
+    was written. A key of another type than a string is a corrupt snapshot.
+    """
+    try:
+        yield
+    except WatchError as error:
+        failure = _connection_failure(error)
+        if failure is None:
+            raise
+        raise failure from None
+    except ResponseError as error:
+        if not str(error).startswith("WRONGTYPE"):
+            raise
+        found = "a Redis value of another type"
+        raise SnapshotError("$", "a snapshot (a Redis string)", found, call_id) from error
+
+
+def _connection_failure(error: WatchError) -> BaseException | None:
+    """The connection error or timeout redis-py turned into ``error``, if it did."""
+    for cause in (error.__cause__, error.__context__):
+        if isinstance(cause, _CONNECTION_ERRORS):
+            return cause
+    return None
 
 
 def _text(value: bytes | str | None) -> str | None:
@@ -178,18 +271,19 @@ class RedisStore(_Base["redis.Redis"]):
         retries = 0
         while True:
             with self._client.pipeline() as pipe:
-                pipe.watch(key)  # type: ignore[no-untyped-call]
-                plan = self._plan(call_id, key, pipe.get(key), event)
-                if plan.writes is None:
-                    pipe.unwatch()
-                    return plan.step
+                with _reading(call_id):
+                    pipe.watch(key)  # type: ignore[no-untyped-call]
+                    plan = self._plan(call_id, key, pipe.get(key), event)
+                    if plan.writes is None:
+                        pipe.unwatch()
+                        return plan.step
                 pipe.multi()
                 for command in plan.writes:
                     pipe.execute_command(*command)  # type: ignore[no-untyped-call]
                 try:
                     pipe.execute()
-                except WatchError:
-                    retries = self._lost(call_id, retries)
+                except WatchError as error:
+                    retries = self._lost(call_id, plan, retries, error)
                     continue
                 return plan.step
 
@@ -203,7 +297,8 @@ class RedisStore(_Base["redis.Redis"]):
 
     def get(self, call_id: str) -> Call | None:
         """The stored call, ``None`` for a call never seen (or expired)."""
-        raw: bytes | str | None = self._client.get(self.call_key(call_id))
+        with _reading(call_id):
+            raw: bytes | str | None = self._client.get(self.call_key(call_id))
         return decode(call_id, raw)
 
     def link(self, call_id: str) -> Link | None:
@@ -211,7 +306,9 @@ class RedisStore(_Base["redis.Redis"]):
         raw, linked = self._client.mget(self.call_key(call_id), self.link_key(call_id))
         call, primary_id, primary = decode(call_id, raw), _text(linked), None
         if primary_id is not None:
-            primary = decode(primary_id, self._client.get(self.call_key(primary_id)))
+            with _reading(primary_id):
+                raw = self._client.get(self.call_key(primary_id))
+            primary = decode(primary_id, raw)
         return link_of(call_id, call, primary)
 
 
@@ -230,18 +327,19 @@ class AsyncRedisStore(_Base["redis.asyncio.Redis"]):
         retries = 0
         while True:
             async with self._client.pipeline() as pipe:
-                await pipe.watch(key)
-                plan = self._plan(call_id, key, await pipe.get(key), event)
-                if plan.writes is None:
-                    await pipe.unwatch()  # type: ignore[no-untyped-call]
-                    return plan.step
+                with _reading(call_id):
+                    await pipe.watch(key)
+                    plan = self._plan(call_id, key, await pipe.get(key), event)
+                    if plan.writes is None:
+                        await pipe.unwatch()  # type: ignore[no-untyped-call]
+                        return plan.step
                 pipe.multi()  # type: ignore[no-untyped-call]
                 for command in plan.writes:
                     pipe.execute_command(*command)
                 try:
                     await pipe.execute()
-                except WatchError:
-                    retries = self._lost(call_id, retries)
+                except WatchError as error:
+                    retries = self._lost(call_id, plan, retries, error)
                     continue
                 return plan.step
 
@@ -252,7 +350,8 @@ class AsyncRedisStore(_Base["redis.asyncio.Redis"]):
 
     async def get(self, call_id: str) -> Call | None:
         """The stored call, ``None`` for a call never seen (or expired)."""
-        raw: bytes | str | None = await self._client.get(self.call_key(call_id))
+        with _reading(call_id):
+            raw: bytes | str | None = await self._client.get(self.call_key(call_id))
         return decode(call_id, raw)
 
     async def link(self, call_id: str) -> Link | None:
@@ -260,5 +359,7 @@ class AsyncRedisStore(_Base["redis.asyncio.Redis"]):
         raw, linked = await self._client.mget(self.call_key(call_id), self.link_key(call_id))
         call, primary_id, primary = decode(call_id, raw), _text(linked), None
         if primary_id is not None:
-            primary = decode(primary_id, await self._client.get(self.call_key(primary_id)))
+            with _reading(primary_id):
+                raw = await self._client.get(self.call_key(primary_id))
+            primary = decode(primary_id, raw)
         return link_of(call_id, call, primary)
