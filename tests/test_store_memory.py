@@ -8,6 +8,7 @@ from stopping the others.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sys
 import threading
@@ -34,7 +35,14 @@ from store_workload import (
 import transfer_fsm as tf
 from transfer_fsm import Call, CallState, LegFate, SnapshotError
 from transfer_fsm.store import BodyError, IncompleteBodyError, Link, MemoryStore, decode, encode
-from transfer_fsm.store.core import Body, Change, SnapshotCache, advance, apply_each
+from transfer_fsm.store.core import (
+    Body,
+    Change,
+    SnapshotCache,
+    advance,
+    apply_each,
+    apply_each_async,
+)
 
 FLOW = {flow.name: flow for flow in [*FLOWS, *VARIANT_FLOWS]}
 SUCCESS = FLOW["direct success, accepted after audio inactive"]
@@ -401,3 +409,32 @@ def test_a_stored_value_that_is_not_bytes_or_text_is_a_corrupt_snapshot() -> Non
             decode("call-a", raw)  # type: ignore[arg-type]
         assert (raised.value.call_id, raised.value.path) == ("call-a", "$")
         assert found in raised.value.found
+
+
+def test_the_snapshot_cache_forgets_the_call_least_recently_kept() -> None:
+    cache = SnapshotCache(size=2)
+    calls = {name: tf.Call(name) for name in ("call-a", "call-b", "call-c")}
+    raws = {name: cache.encode(name, call) for name, call in calls.items() if name != "call-c"}
+    cache.encode("call-a", calls["call-a"])  # kept again: now the newest
+    cache.encode("call-c", calls["call-c"])  # past the size: call-b, least recently kept, goes
+    assert cache.decode("call-a", raws["call-a"]) is calls["call-a"]
+    assert cache.decode("call-b", raws["call-b"]) is not calls["call-b"]
+
+
+def test_an_async_body_stopped_by_a_failing_store_hands_over_the_steps_already_applied() -> None:
+    store = MemoryStore()
+    _, a = flow_as(SUCCESS, "call-a", SUCCESS.request)
+    _, b = flow_as(SUCCESS, "call-b", SUCCESS.request)
+    store.apply("call-a", SUCCESS.request)
+
+    async def apply(call_id: str, event: tf.Event) -> tf.Step:
+        if call_id == "call-b":
+            raise OSError("the store is gone")
+        return store.apply(call_id, event)
+
+    with pytest.raises(IncompleteBodyError) as raised:
+        asyncio.run(apply_each_async(_together(a[0], b[0], a[1]), apply))
+    assert [done.call.call_id for done in raised.value.steps] == ["call-a"]
+    assert isinstance(raised.value.__cause__, OSError)
+    with pytest.raises(OSError, match="the store is gone"):
+        asyncio.run(apply_each_async(_together(b[0]), apply))

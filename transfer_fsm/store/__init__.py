@@ -35,7 +35,7 @@ from .core import (
 from .memory import MemoryStore
 
 if TYPE_CHECKING:
-    from .redis import AsyncRedisStore, RedisStore
+    from .redis import AsyncRedisStore, RedisStore, UnknownOutcomeError
     from .sqlite import AsyncSQLiteStore, SQLiteStore
 
 _LAZY = {
@@ -43,6 +43,7 @@ _LAZY = {
     "AsyncSQLiteStore": ".sqlite",
     "RedisStore": ".redis",
     "AsyncRedisStore": ".redis",
+    "UnknownOutcomeError": ".redis",
 }
 
 
@@ -65,6 +66,7 @@ __all__ = [
     "RedisStore",
     "SQLiteStore",
     "Store",
+    "UnknownOutcomeError",
     "advance",
     "decode",
     "encode",
