@@ -535,3 +535,24 @@ def test_from_dict_reads_any_mapping_as_an_object() -> None:
     with pytest.raises(SnapshotError) as caught:
         Call.from_dict(collections.OrderedDict([*ordered.items(), ("extra", 1)]))
     assert caught.value.path == "$.extra"
+
+
+@pytest.mark.parametrize(
+    ("call", "path", "expected", "found"),
+    [
+        (
+            Call(CALL_ID, "established"),  # type: ignore[arg-type]
+            "$.state",
+            "a CallState member",
+            "the string 'established'",
+        ),
+        (Call(CALL_ID, termination_reason=5), "$.termination_reason", "a string", "5"),  # type: ignore[arg-type]
+        (Call(5), "$.call_id", "a string", "5"),  # type: ignore[arg-type]
+    ],
+)
+def test_to_dict_refuses_a_hand_built_value_no_snapshot_could_read_back(
+    call: Call, path: str, expected: str, found: str
+) -> None:
+    with pytest.raises(SnapshotError) as caught:
+        call.to_dict()
+    assert (caught.value.path, caught.value.expected, caught.value.found) == (path, expected, found)

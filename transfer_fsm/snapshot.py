@@ -106,6 +106,8 @@ class Text(Shape):
     """A JSON string."""
 
     def write(self, value: Any) -> Any:
+        if type(value) is not str:  # a value built by hand (reduce only keeps strings here)
+            _bad("a string", value)
         return value
 
     def read(self, value: Any) -> Any:
@@ -169,6 +171,8 @@ class Member(Shape):
         self.expected = "one of " + ", ".join(repr(value) for value in self.members)
 
     def write(self, value: Any) -> Any:
+        if type(value) is not self.enum:  # a value built by hand, such as a raw string state
+            _bad(f"a {self.enum.__name__} member", value)
         return value.value
 
     def read(self, value: Any) -> Any:
