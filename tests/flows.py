@@ -31,6 +31,8 @@ DOCS: dict[str, Any] = json.loads(
 CALL_ID = "341a0500-d4bf-4224-8b19-1581168d328b"
 LEGACY_CALL_ID = "57DAB8B1894C409AB240BD8BEAE78896"
 REQUEST = tf.TransferRequested()
+UP = Call(CALL_ID, CallState.ESTABLISHED, Audio.ACTIVE)
+"""The call up, audio flowing, no attempt yet: where most stories start."""
 
 
 def with_state(body: Body, state: str) -> Body:

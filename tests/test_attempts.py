@@ -14,6 +14,7 @@ from flows import (
     LEGACY_CALL_ID,
     LEGACY_REQUEST,
     SEED,
+    UP,
     events_of,
     legacy_failed_operation,
     replay,
@@ -36,7 +37,6 @@ from transfer_fsm import (
 )
 
 S = TransferStatus
-UP = Call(CALL_ID, CallState.ESTABLISHED, Audio.ACTIVE)
 LEG = "e5d39592-99bd-4db8-bca8-30fb894ec51d"
 FIRST = tf.consultative_transfer(tf.User("u-1"), LEG, client_context="first", at=100.0).event
 RETRY = tf.consultative_transfer(tf.User("u-1"), LEG, client_context="retry", at=200.0).event

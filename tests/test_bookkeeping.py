@@ -9,6 +9,7 @@ from flows import (
     LEGACY_REQUEST,
     REQUEST,
     SEED,
+    UP,
     events_of,
     failed_view,
     legacy_failed_operation,
@@ -31,7 +32,6 @@ from transfer_fsm import (
 )
 
 S = TransferStatus
-UP = Call(CALL_ID, CallState.ESTABLISHED, Audio.ACTIVE)
 FAILURE = ResultInfo(500, 7000, "m")
 
 

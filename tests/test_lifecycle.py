@@ -25,7 +25,7 @@ from math import factorial
 from typing import Any
 
 import pytest
-from flows import CALL_ID, Body, events_of, replay, step_through, with_one_duplicate
+from flows import CALL_ID, UP, Body, events_of, replay, step_through, with_one_duplicate
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -139,7 +139,6 @@ LIFECYCLE: list[Body] = [
     TERMINATED,
 ]
 FRESH = Call(CALL_ID)
-UP = Call(CALL_ID, S.ESTABLISHED, Audio.ACTIVE)
 ENDED = Call(CALL_ID, S.TERMINATED, Audio.INACTIVE, None, CONVERSATION_ENDED, None)
 
 # The ranks the docs of the rules give outside an attempt (see the module docstring).

@@ -11,7 +11,7 @@ on whole calls, or whole ``step`` reports.
 from __future__ import annotations
 
 import pytest
-from flows import CALL_ID, REQUEST, note, replay, step_through
+from flows import CALL_ID, REQUEST, UP, note, replay, step_through
 
 import transfer_fsm as tf
 from transfer_fsm import (
@@ -36,7 +36,6 @@ S = CallState
 T = TransferStatus
 APPLIED = "applied"
 OVERTAKEN = "the view has already moved past it"
-UP = Call(CALL_ID, S.ESTABLISHED, Audio.ACTIVE)
 FAILURE = ResultInfo(500, 7000, "transfer failed")
 HUNG_UP = ResultInfo(200, 5001, "The conversation has ended.")
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from flows import CALL_ID, REQUEST, note, replay
+from flows import CALL_ID, REQUEST, UP, note, replay
 
 import transfer_fsm as tf
 from transfer_fsm import (
@@ -23,7 +23,6 @@ from transfer_fsm import (
 )
 
 S = CallState
-UP = Call(CALL_ID, S.ESTABLISHED, Audio.ACTIVE)
 FAILURE = ResultInfo(500, 7000, "m")
 
 

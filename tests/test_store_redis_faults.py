@@ -148,26 +148,35 @@ def check_unknown_outcome(error: UnknownOutcomeError, stored: tf.Call | None, la
     assert stored == (EXPECTED.call if landed else REQUESTED)
 
 
-@pytest.mark.parametrize("landed", [True, False], ids=["exec ran", "exec never sent"])
-def test_a_connection_cut_during_exec_is_an_unknown_outcome_not_a_lost_race(
-    redis_url: str, redis_client: redis.Redis, landed: bool
-) -> None:
-    with cutting_proxy(redis_url, b"EXEC", forward=landed) as proxy:
+@contextmanager
+def store_behind(
+    redis_url: str, command: bytes, *, forward: bool
+) -> Iterator[tuple[CuttingProxy, RedisStore]]:
+    """A RedisStore whose connection goes through a cutting proxy, the call requested."""
+    with cutting_proxy(redis_url, command, forward=forward) as proxy:
         client = redis.Redis(host=HOST, port=proxy.port)
         try:
             store = RedisStore(client)
             start(store)
-            proxy.armed.set()
-            with pytest.raises(UnknownOutcomeError) as caught:
-                store.apply_body(ACCEPTED)
-            assert proxy.cut.is_set()
-            check_unknown_outcome(caught.value, store.get(CALL), landed)
-            assert store.conflicts == 0  # not retried as a lost race
-            # Graph redelivers: a landed write makes it a duplicate, else it applies now.
-            again = store.apply(CALL, ACCEPT)
-            assert again == (tf.step(EXPECTED.call, ACCEPT) if landed else EXPECTED)
+            yield proxy, store
         finally:
             client.close()
+
+
+@pytest.mark.parametrize("landed", [True, False], ids=["exec ran", "exec never sent"])
+def test_a_connection_cut_during_exec_is_an_unknown_outcome_not_a_lost_race(
+    redis_url: str, redis_client: redis.Redis, landed: bool
+) -> None:
+    with store_behind(redis_url, b"EXEC", forward=landed) as (proxy, store):
+        proxy.armed.set()
+        with pytest.raises(UnknownOutcomeError) as caught:
+            store.apply_body(ACCEPTED)
+        assert proxy.cut.is_set()
+        check_unknown_outcome(caught.value, store.get(CALL), landed)
+        assert store.conflicts == 0  # not retried as a lost race
+        # Graph redelivers: a landed write makes it a duplicate, else it applies now.
+        again = store.apply(CALL, ACCEPT)
+        assert again == (tf.step(EXPECTED.call, ACCEPT) if landed else EXPECTED)
 
 
 @pytest.mark.parametrize("landed", [True, False], ids=["exec ran", "exec never sent"])
@@ -198,20 +207,14 @@ def test_a_connection_cut_before_exec_is_the_clients_connection_error(
     redis_url: str, redis_client: redis.Redis
 ) -> None:
     """Cut at the GET after WATCH: redis-py says WatchError; nothing was written."""
-    with cutting_proxy(redis_url, b"GET", forward=False) as proxy:
-        client = redis.Redis(host=HOST, port=proxy.port)
-        try:
-            store = RedisStore(client)
-            start(store)
-            proxy.armed.set()
-            with pytest.raises(redis.exceptions.ConnectionError) as caught:
-                store.apply(CALL, ACCEPT)
-            assert proxy.cut.is_set()
-            assert not isinstance(caught.value, (WatchError, UnknownOutcomeError))
-            assert (store.get(CALL), store.conflicts) == (REQUESTED, 0)
-            assert store.apply(CALL, ACCEPT) == EXPECTED  # the milestone is not lost
-        finally:
-            client.close()
+    with store_behind(redis_url, b"GET", forward=False) as (proxy, store):
+        proxy.armed.set()
+        with pytest.raises(redis.exceptions.ConnectionError) as caught:
+            store.apply(CALL, ACCEPT)
+        assert proxy.cut.is_set()
+        assert not isinstance(caught.value, (WatchError, UnknownOutcomeError))
+        assert (store.get(CALL), store.conflicts) == (REQUESTED, 0)
+        assert store.apply(CALL, ACCEPT) == EXPECTED  # the milestone is not lost
 
 
 def test_an_async_connection_cut_before_exec_is_the_clients_connection_error(
