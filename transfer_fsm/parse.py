@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping, Sequence
-from typing import Any, NoReturn, TypeVar, cast
+from typing import Any, NoReturn, TypeGuard, TypeVar
 
 from .events import (
     EMPTY,
@@ -76,7 +76,7 @@ def _reject_constant(name: str) -> NoReturn:
 _DECODER = json.JSONDecoder(parse_constant=_reject_constant)
 
 
-def _is_mapping(value: object) -> bool:
+def _is_mapping(value: object) -> TypeGuard[Mapping[str, Any]]:
     return type(value) is dict or isinstance(value, Mapping)
 
 
@@ -119,7 +119,7 @@ def parse_notifications(
     Raises :class:`NotificationError` (a ``ValueError``) and nothing else.
     """
     doc: Any = decode(body)
-    if type(doc) is not dict and not isinstance(doc, Mapping):
+    if not _is_mapping(doc):
         _fail("$", "a JSON object", doc)
     events: list[Notification] = []
     if "value" in doc:
@@ -159,7 +159,7 @@ def parse_call_resource(
     doc = decode(body)
     if not _is_mapping(doc):
         _fail("$", "a call resource (a JSON object)", doc)
-    resource = cast(Mapping[str, Any], doc)
+    resource = doc
     call_id = resource.get("id")
     if type(call_id) is not str or not call_id.strip():
         _fail("$.id", "the call id (a non-empty string)", call_id)
@@ -198,7 +198,7 @@ def _notification(item: object, index: int, events: list[Notification]) -> None:
 
 def _events_of(notification: Any, events: list[Notification]) -> None:
     # Paths in errors raised here are relative to the notification.
-    if type(notification) is not dict and not isinstance(notification, Mapping):
+    if not _is_mapping(notification):
         _fail("", "a commsNotification object", notification)
     value = notification.get("changeType")
     change = _CHANGES.get(value) if type(value) is str else None
@@ -258,7 +258,7 @@ def _call(
     if data is None:
         empty = (call_id, change, None, None, None, None, None, EMPTY, notification)
         return _new(CallNotification, empty)
-    if type(data) is not dict and not isinstance(data, Mapping):
+    if not _is_mapping(data):
         _fail(path, "a call object", data)
     call: Mapping[str, Any] = data
     try:
@@ -308,7 +308,7 @@ def _result(info: object) -> ResultInfo:
     try:
         if not _is_mapping(info):
             _fail("", "a resultInfo object", info)
-        fields = cast(Mapping[str, Any], info)
+        fields = info
         code = _int32(fields.get("code"), ".code")
         key = _subcode_key(fields)
         subcode = _int32(fields.get(key), f".{key}")
@@ -344,7 +344,7 @@ def _operation(
         data = EMPTY
     if not _is_mapping(data):
         _fail(".resourceData", "a commsOperation object", data)
-    operation = cast(Mapping[str, Any], data)
+    operation = data
     try:
         status = _text(operation, "status")
         info = operation.get("resultInfo")
@@ -352,7 +352,7 @@ def _operation(
         if info is not None:
             if not _is_mapping(info):
                 _fail(".resultInfo", "a resultInfo object", info)
-            fields = cast(Mapping[str, Any], info)
+            fields = info
             key = _subcode_key(fields)
             word = fields.get(key)
             if type(word) is str and not _is_numeric(word):
