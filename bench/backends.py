@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from sections import Row, medians, ns_text, ratio_text
-from workload import RNG_SEED, Config, Flow, call_id_of, interleave
+from workload import RNG_SEED, Config, Flow, call_id_of, interleave, request_of
 
 import transfer_fsm as tf
 from transfer_fsm.store import advance, encode
@@ -69,7 +69,7 @@ def make_batch(flows: list[Flow], applies: int, first: int, rng: random.Random) 
     while total < applies:
         call_id = call_id_of(number)
         flow = flows[number % len(flows)]
-        events: list[tf.Event] = [flow.request]
+        events: list[tf.Event] = [request_of(flow)]
         events += [event._replace(call_id=call_id) for event in flow.events()]
         stored: tf.Call | None = None
         items: Batch = []

@@ -19,7 +19,16 @@ from collections.abc import Callable
 
 from backends import bench_backends
 from sections import Row, medians, ns_text, ratio_text
-from workload import CALL_ID, RNG_SEED, Config, Flow, call_id_of, ends_call, interleave
+from workload import (
+    CALL_ID,
+    RNG_SEED,
+    Config,
+    Flow,
+    call_id_of,
+    ends_call,
+    interleave,
+    request_of,
+)
 
 import transfer_fsm as tf
 from transfer_fsm.store import MemoryStore
@@ -61,7 +70,7 @@ class BodyStream:
             raws += [raw for raw in raws if rng.random() < duplicates]
             rng.shuffle(raws)
             per_call.append(raws)
-            self.requests.append((call_id, flow.request))
+            self.requests.append((call_id, request_of(flow)))
             self.finals[call_id] = flow.final._replace(call_id=call_id)
         self.raws = interleave(per_call, rng)
 
@@ -164,9 +173,9 @@ def snapshot_mix(flows: list[Flow], count: int) -> list[tf.Call]:
     failed, succeeded = failure.events(), success.events()
     kinds: list[list[tf.Event]] = [
         failed[-1:],
-        [success.request, *succeeded[:2]],
-        [success.request, *succeeded],
-        [failure.request, *failed, other.request, *other.events()],
+        [request_of(success), *succeeded[:2]],
+        [request_of(success), *succeeded],
+        [request_of(failure), *failed, request_of(other), *other.events()],
         [user.event, *succeeded[:2]],
         [phone.event, *failed],
     ]
@@ -271,8 +280,8 @@ def bench_tracked(flows: list[Flow], config: Config) -> list[Row]:
     ids = [call_id_of(number) for number in range(count)]
     success = next(flow for flow in flows if ends_call(flow))
     notifications = success.events()
-    mid = tracked_bytes(ids, success.request, notifications[:2], 0)
-    ended = tracked_bytes(ids, success.request, notifications, count)
+    mid = tracked_bytes(ids, request_of(success), notifications[:2], 0)
+    ended = tracked_bytes(ids, request_of(success), notifications, count)
     id_bytes = sys.getsizeof(ids[0])
     rows = []
     for label, held in (

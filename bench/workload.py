@@ -27,6 +27,7 @@ if TESTS_DIR not in sys.path:
 from flows import CALL_ID as CALL_ID  # noqa: E402
 from flows import FLOWS as FLOWS  # noqa: E402  (needs TESTS_DIR on sys.path, above)
 from flows import Flow as Flow  # noqa: E402
+from flows import request_of as request_of  # noqa: E402
 
 _T = TypeVar("_T")
 

@@ -9,13 +9,12 @@ bodies in production order.
 
 from __future__ import annotations
 
-import json
 import random
 from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
-from flows import CALL_ID, FLOWS, LEGACY_CALL_ID, VARIANT_FLOWS, Flow
+from flows import FLOWS, VARIANT_FLOWS, Flow, request_of
 
 import transfer_fsm as tf
 from transfer_fsm.store import Link
@@ -23,13 +22,6 @@ from transfer_fsm.store import Link
 Body = dict[str, Any]
 
 ALL_FLOWS: list[Flow] = [*FLOWS, *VARIANT_FLOWS]
-
-
-def with_call_id(body: Body, call_id: str) -> Body:
-    """The body with the flows' call ids (v1.0 and legacy) replaced by ``call_id``."""
-    text = json.dumps(body).replace(CALL_ID, call_id).replace(LEGACY_CALL_ID, call_id)
-    changed: Body = json.loads(text)
-    return changed
 
 
 @dataclass(frozen=True)
@@ -65,11 +57,10 @@ def call_cases(count: int, tag: str = "s") -> list[CallCase]:
     for number in range(count):
         flow = ALL_FLOWS[number % len(ALL_FLOWS)]
         call_id = f"{tag}{number:05d}-d4bf-4224-8b19-1581168d328b"
-        request = flow.request
-        if "consultative" in flow.name:
+        request = request_of(flow)
+        if request.replaces_call_id is not None:
             request = request._replace(replaces_call_id=f"consult-{call_id}")
-        bodies = tuple(with_call_id(body, call_id) for body in flow.bodies)
-        cases.append(CallCase(call_id, flow, request, bodies))
+        cases.append(CallCase(call_id, flow, request, flow.about(call_id).bodies))
     return cases
 
 

@@ -25,7 +25,7 @@ from functools import cache
 from typing import Any
 from urllib.parse import parse_qsl
 
-from flows import FLOWS, VARIANT_FLOWS, Flow
+from flows import FLOWS, VARIANT_FLOWS, Flow, request_of
 
 import transfer_fsm as tf
 from transfer_fsm.store import AsyncStore, Link, MemoryStore, Store
@@ -112,18 +112,8 @@ class Workload:
     whatever the order)."""
 
 
-def _reid(flow: Flow, call_id: str) -> list[dict[str, Any]]:
-    """The flow's bodies about ``call_id`` instead of the flow's own call."""
-    old = flow.final.call_id
-    bodies = [json.loads(json.dumps(body).replace(old, call_id)) for body in flow.bodies]
-    assert all(
-        event.call_id == call_id for body in bodies for event in tf.parse_notifications(body)
-    )
-    return bodies
-
-
 def _is_consultative(flow: Flow) -> bool:
-    return "consultative" in flow.name
+    return request_of(flow).replaces_call_id is not None
 
 
 @cache
@@ -134,7 +124,7 @@ def _flow_bounds(index: int) -> dict[tf.Milestone, tuple[int, int]]:
     for order in itertools.permutations(flow.events()):
         reported = Counter(
             milestone
-            for done in steps_through(flow.final.call_id, [flow.request, *order])
+            for done in steps_through(flow.final.call_id, [request_of(flow), *order])
             for milestone in done.milestones
         )
         for kind in KINDS:
@@ -181,7 +171,7 @@ def flow_as(
     attempt = flow.final.transfer
     assert attempt is not None
     final = flow.final._replace(call_id=call_id, transfer=attempt._replace(request=request))
-    bodies = _reid(flow, call_id)
+    bodies = list(flow.about(call_id).bodies)
     events = [event for body in bodies for event in tf.parse_notifications(body)]
     replayed = steps_through(call_id, [request, *events])[-1].call
     assert replayed == final, (flow.name, replayed, final)
@@ -192,7 +182,7 @@ def run_flow(
     store: Store, flow: Flow, call_id: str, request: tf.TransferRequested | None = None
 ) -> tf.Call:
     """Apply ``flow`` as call ``call_id`` (its request, then its bodies); its final view."""
-    request = flow.request if request is None else request
+    request = request_of(flow) if request is None else request
     final, bodies = flow_as(flow, call_id, request)
     store.apply(call_id, request)
     for body in bodies:
@@ -218,7 +208,7 @@ def workload(calls: int, seed: int) -> Workload:
     legs: dict[str, str] = {}
     for call_id, index in zip(ids, chosen, strict=True):
         flow = ALL_FLOWS[index]
-        request = flow.request
+        request = request_of(flow)
         if _is_consultative(flow):
             leg = (
                 free.pop()

@@ -3,7 +3,17 @@
 from __future__ import annotations
 
 import pytest
-from flows import CALL_ID, FLOWS, REQUEST, SEED, Flow, events_of, step_through, with_state
+from flows import (
+    CALL_ID,
+    FLOWS,
+    REQUEST,
+    SEED,
+    Flow,
+    events_of,
+    request_of,
+    step_through,
+    with_state,
+)
 
 import transfer_fsm as tf
 from transfer_fsm import (
@@ -30,7 +40,7 @@ def _attempt(status: TransferStatus, audio: Audio | None = None, **fields: objec
 
 @pytest.mark.parametrize("flow", FLOWS, ids=lambda flow: flow.name)
 def test_each_documented_order_ends_in_the_documented_view(flow: Flow) -> None:
-    call = tf.reduce(tf.Call(CALL_ID), REQUEST)
+    call = tf.reduce(tf.Call(CALL_ID), request_of(flow))
     for event in flow.events():
         call = tf.reduce(call, event)
     assert call == flow.final

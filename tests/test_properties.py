@@ -16,11 +16,21 @@ import copy
 import json
 from collections import Counter
 
-from flows import CALL_ID, FLOWS, REQUEST, SEED, V1_SUCCESS, Flow, replay, step_through, with_state
+from flows import (
+    CALL_ID,
+    REQUEST,
+    SEED,
+    V1_SUCCESS,
+    Flow,
+    replay,
+    step_through,
+    with_state,
+)
 from hypothesis import given
 from hypothesis import strategies as st
 
 import transfer_fsm as tf
+import transfer_fsm.testing as kit
 from transfer_fsm import Call, CallState, Milestone, ResultInfo, Transfer, TransferStatus
 from transfer_fsm.rules import MEDIA_CHAIN, STATUS_RANK
 
@@ -111,15 +121,16 @@ STARTS = st.sampled_from(
 )
 
 
+ABOUT_ONE_CALL = kit.documented_flows(call_id=CALL_ID)
+
+
 @st.composite
 def deliveries(draw: st.DrawFn) -> tuple[Flow, list[tf.Event]]:
-    """A flow's notifications in any order, some delivered again anywhere."""
-    flow = draw(st.sampled_from(FLOWS))
-    events: list[tf.Event] = list(draw(st.permutations(flow.events())))
-    for _ in range(draw(st.integers(0, 6))):
-        again = draw(st.sampled_from(flow.events()))
-        events.insert(draw(st.integers(0, len(events))), again)
-    return flow, events
+    """Any documented flow (with the bot's request or observed), delivered as the
+    public kit delivers it: in any order, some bodies again anywhere."""
+    flow = draw(st.sampled_from(ABOUT_ONE_CALL))
+    bodies = draw(kit.deliveries(flow))
+    return flow, [event for body in bodies for event in tf.parse_notifications(body)]
 
 
 @given(
@@ -130,8 +141,7 @@ def test_convergence_with_duplicates_and_late_deliveries(
     delivery: tuple[Flow, list[tf.Event]], late: list[tf.Event]
 ) -> None:
     flow, events = delivery
-    call = tf.reduce(Call(CALL_ID), REQUEST)
-    steps = step_through(call, *events)
+    steps = step_through(flow.requested, *events)
     assert steps[-1].call == flow.final
     if flow.final.state is CallState.TERMINATED:
         after = step_through(flow.final, *late)
@@ -146,7 +156,7 @@ def test_milestones_fire_at_most_once_and_the_terminal_one_exactly_once(
     delivery: tuple[Flow, list[tf.Event]],
 ) -> None:
     flow, events = delivery
-    steps = step_through(tf.reduce(Call(CALL_ID), REQUEST), *events)
+    steps = step_through(flow.requested, *events)
     fired = Counter(m for s in steps for m in s.milestones)
     assert max(fired.values()) == 1
     terminal = {Milestone.TRANSFER_COMPLETED, Milestone.TRANSFER_FAILED}

@@ -2,18 +2,17 @@
 
 The builder's JSON must equal every documented request body field for field:
 the seed page's two, the v1.0 page's five and the legacy beta consultative one
-(``tests/payloads/graph-docs.json`` names its sources).
+(``transfer_fsm/testing/payloads/graph-docs.json`` names its sources).
 """
 
 from __future__ import annotations
 
 import json
 from itertools import permutations
-from pathlib import Path
 from typing import Any
 
 import pytest
-from flows import CALL_ID, FLOWS, SEED, replay
+from flows import CALL_ID, DOCS, FLOWS, SEED, replay
 from hypothesis import event, given
 from hypothesis import strategies as st
 
@@ -33,9 +32,6 @@ from transfer_fsm import (
     User,
 )
 
-DOCS: dict[str, Any] = json.loads(
-    (Path(__file__).parent / "payloads" / "graph-docs.json").read_text(encoding="utf-8")
-)
 HEIDI = "550fae72-d251-43ec-868c-373732c2704f"
 TENANT = "72f988bf-86f1-41af-91ab-2d7cd011db47"
 LEG = "e5d39592-99bd-4db8-bca8-30fb894ec51d"

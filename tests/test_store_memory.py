@@ -15,7 +15,7 @@ import threading
 from typing import Any
 
 import pytest
-from flows import FLOWS, VARIANT_FLOWS, Flow
+from flows import FLOWS, VARIANT_FLOWS, Flow, request_of
 from hypothesis import given
 from hypothesis import strategies as st
 from store_workload import (
@@ -68,7 +68,7 @@ def test_an_unknown_call_starts_as_an_empty_call_and_is_remembered() -> None:
 def test_apply_reports_the_step_of_each_event(flow: Flow) -> None:
     store = MemoryStore()
     call_id = flow.final.call_id
-    events = [flow.request, *flow.events()]
+    events = [request_of(flow), *flow.events()]
     assert [store.apply(call_id, event) for event in events] == steps_through(call_id, events)
     assert store.get(call_id) == flow.final
 
@@ -135,7 +135,7 @@ def test_forgetting_a_primary_leaves_the_link_a_later_request_took_over() -> Non
 def test_a_late_notification_for_a_kept_ended_call_finds_it_ended() -> None:
     store = MemoryStore()
     final = run_flow(store, SUCCESS, "ended")
-    _, bodies = flow_as(SUCCESS, "ended", SUCCESS.request)
+    _, bodies = flow_as(SUCCESS, "ended", request_of(SUCCESS))
     late = store.apply_body(bodies[0])
     assert [done.call for done in late] == [final]
     assert [done.milestones for done in late] == [()]
@@ -182,7 +182,7 @@ def test_a_link_follows_the_latest_request_that_named_the_consultation_call() ->
 def test_an_event_about_another_call_raises_and_changes_nothing() -> None:
     store = MemoryStore()
     final = run_flow(store, FAILURE, "call-a")
-    _, bodies = flow_as(SUCCESS, "call-b", SUCCESS.request)
+    _, bodies = flow_as(SUCCESS, "call-b", request_of(SUCCESS))
     event = tf.parse_notifications(bodies[0])[0]
     for call_id in ("call-a", "call-c"):
         with pytest.raises(tf.WrongCallError):
@@ -263,15 +263,15 @@ def _together(*bodies: dict[str, Any]) -> dict[str, Any]:
 )
 def test_a_corrupt_call_in_a_body_does_not_stop_the_other_calls(raw: bytes, path: str) -> None:
     store = BytesStore()
-    _, good = flow_as(SUCCESS, "good", SUCCESS.request)
-    _, bad = flow_as(SUCCESS, "call-a", SUCCESS.request)
-    store.apply("good", SUCCESS.request)
+    _, good = flow_as(SUCCESS, "good", request_of(SUCCESS))
+    _, bad = flow_as(SUCCESS, "call-a", request_of(SUCCESS))
+    store.apply("good", request_of(SUCCESS))
     store.raw["call-a"] = raw
     before = store.raw["good"]
     with pytest.raises(BodyError) as raised:
         store.apply_body(_together(bad[0], good[0], bad[1], good[1]))
     expected = steps_through(
-        "good", [SUCCESS.request, *tf.parse_notifications(_together(*good[:2]))]
+        "good", [request_of(SUCCESS), *tf.parse_notifications(_together(*good[:2]))]
     )
     assert raised.value.steps == expected[1:]
     assert [(error.call_id, error.path) for error in raised.value.errors] == [("call-a", path)]
@@ -284,8 +284,8 @@ def test_a_body_with_two_corrupt_calls_names_the_first_and_lists_both() -> None:
     store = BytesStore()
     store.raw["call-a"] = b"{not json"
     store.raw["call-b"] = b"[]"
-    _, a = flow_as(SUCCESS, "call-a", SUCCESS.request)
-    _, b = flow_as(SUCCESS, "call-b", SUCCESS.request)
+    _, a = flow_as(SUCCESS, "call-a", request_of(SUCCESS))
+    _, b = flow_as(SUCCESS, "call-b", request_of(SUCCESS))
     with pytest.raises(BodyError) as raised:
         store.apply_body(_together(b[0], a[0], b[1]))
     assert [(error.call_id, error.path) for error in raised.value.errors] == [
@@ -383,9 +383,9 @@ def test_a_body_stopped_by_a_failing_store_hands_over_the_steps_already_applied(
     """A store's I/O may fail mid-body (a locked database, a lost connection): the events
     applied before it have committed, and their milestones must not be lost."""
     store = MemoryStore()
-    _, a = flow_as(SUCCESS, "call-a", SUCCESS.request)
-    _, b = flow_as(SUCCESS, "call-b", SUCCESS.request)
-    store.apply("call-a", SUCCESS.request)
+    _, a = flow_as(SUCCESS, "call-a", request_of(SUCCESS))
+    _, b = flow_as(SUCCESS, "call-b", request_of(SUCCESS))
+    store.apply("call-a", request_of(SUCCESS))
 
     def apply(call_id: str, event: tf.Event) -> tf.Step:
         if call_id == "call-b":
@@ -396,7 +396,7 @@ def test_a_body_stopped_by_a_failing_store_hands_over_the_steps_already_applied(
         apply_each(_together(a[0], b[0], a[1]), apply)
     (done,) = raised.value.steps
     (first,) = tf.parse_notifications(a[0])
-    assert done == tf.step(tf.reduce(Call("call-a"), SUCCESS.request), first)
+    assert done == tf.step(tf.reduce(Call("call-a"), request_of(SUCCESS)), first)
     assert isinstance(raised.value.__cause__, OSError)
     assert raised.value.errors == []
     with pytest.raises(OSError, match="the store is gone"):  # nothing applied: the error itself
@@ -423,9 +423,9 @@ def test_the_snapshot_cache_forgets_the_call_least_recently_kept() -> None:
 
 def test_an_async_body_stopped_by_a_failing_store_hands_over_the_steps_already_applied() -> None:
     store = MemoryStore()
-    _, a = flow_as(SUCCESS, "call-a", SUCCESS.request)
-    _, b = flow_as(SUCCESS, "call-b", SUCCESS.request)
-    store.apply("call-a", SUCCESS.request)
+    _, a = flow_as(SUCCESS, "call-a", request_of(SUCCESS))
+    _, b = flow_as(SUCCESS, "call-b", request_of(SUCCESS))
+    store.apply("call-a", request_of(SUCCESS))
 
     async def apply(call_id: str, event: tf.Event) -> tf.Step:
         if call_id == "call-b":

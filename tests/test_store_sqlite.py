@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from flows import FLOWS
+from flows import FLOWS, request_of
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from store_workload import (
@@ -111,12 +111,12 @@ def test_an_event_about_another_call_raises_and_changes_nothing(tmp_path: Path) 
     with SQLiteStore(tmp_path / "calls.db", synchronous="NORMAL") as store:
         run_flow(store, FAILURE, "call-a")
         before = dump(tmp_path / "calls.db")
-        _, bodies = flow_as(SUCCESS, "call-b", SUCCESS.request)
+        _, bodies = flow_as(SUCCESS, "call-b", request_of(SUCCESS))
         for call_id in ("call-a", "call-c"):
             with pytest.raises(tf.WrongCallError):
                 store.apply(call_id, tf.parse_notifications(bodies[0])[0])
         assert dump(tmp_path / "calls.db") == before
-        assert store.apply("call-b", SUCCESS.request).call.transfer is not None
+        assert store.apply("call-b", request_of(SUCCESS)).call.transfer is not None
 
 
 def test_threads_and_two_connections_in_one_process_report_each_milestone_once(
@@ -157,7 +157,7 @@ def test_prune_forgets_the_oldest_ended_calls_and_their_links_never_a_live_one(
         run_flow(store, CONSULTATIVE, "ended-1", tf.TransferRequested("consult-1"))
         second = run_flow(store, CONSULTATIVE, "ended-2", tf.TransferRequested("ended-1"))
         third = run_flow(store, SUCCESS, "ended-3")
-        late = flow_as(SUCCESS, "ended-3", SUCCESS.request)[1][0]
+        late = flow_as(SUCCESS, "ended-3", request_of(SUCCESS))[1][0]
         assert [done.call for done in store.apply_body(late)] == [third]
         assert store.prune(2) == 1
         assert store.prune(2) == 0
@@ -231,7 +231,7 @@ def test_a_new_file_gets_layout_1_and_a_layout_1_file_opens_without_a_write(
     with closing(sqlite3.connect(tmp_path / "new.db")) as db:
         assert db.execute("PRAGMA user_version").fetchone() == (1,)
     path = tmp_path / "old.db"
-    call = tf.reduce(Call("call-a"), SUCCESS.request)
+    call = tf.reduce(Call("call-a"), request_of(SUCCESS))
     with closing(sqlite3.connect(path)) as db:
         for statement in LAYOUT_1:
             db.execute(statement)
@@ -276,7 +276,7 @@ def test_a_refused_file_is_let_go_at_once(tmp_path: Path) -> None:
 def test_a_closed_store_refuses_work_and_its_file_reopens(tmp_path: Path) -> None:
     path = tmp_path / "calls.db"
     store = SQLiteStore(path)
-    done = store.apply("call-a", SUCCESS.request)
+    done = store.apply("call-a", request_of(SUCCESS))
     assert sorted(tmp_path.iterdir()) == [
         path,
         path.with_name("calls.db-shm"),
@@ -284,7 +284,7 @@ def test_a_closed_store_refuses_work_and_its_file_reopens(tmp_path: Path) -> Non
     ]
     store.close()
     assert sorted(tmp_path.iterdir()) == [path]
-    for use in (lambda: store.get("call-a"), lambda: store.apply("call-a", SUCCESS.request)):
+    for use in (lambda: store.get("call-a"), lambda: store.apply("call-a", request_of(SUCCESS))):
         with pytest.raises(sqlite3.ProgrammingError, match="closed"):
             use()
     with SQLiteStore(path) as reopened:
@@ -316,11 +316,11 @@ def test_a_corrupt_snapshot_stops_only_its_own_call(
     tmp_path: Path, raw: bytes | str, path: str
 ) -> None:
     db_path = tmp_path / "calls.db"
-    _, good = flow_as(SUCCESS, "good", SUCCESS.request)
-    _, bad = flow_as(SUCCESS, "bad", SUCCESS.request)
+    _, good = flow_as(SUCCESS, "good", request_of(SUCCESS))
+    _, bad = flow_as(SUCCESS, "bad", request_of(SUCCESS))
     with SQLiteStore(db_path, synchronous="NORMAL") as store:
-        store.apply("good", SUCCESS.request)
-        store.apply("bad", SUCCESS.request)
+        store.apply("good", request_of(SUCCESS))
+        store.apply("bad", request_of(SUCCESS))
         with sqlite3.connect(db_path) as db:
             db.execute("UPDATE calls SET snapshot = ? WHERE call_id = 'bad'", (raw,))
         before = dump(db_path)
@@ -336,7 +336,7 @@ def test_a_corrupt_snapshot_stops_only_its_own_call(
         together = {"value": [*bad[0]["value"], *good[0]["value"], *bad[1]["value"]]}
         with pytest.raises(BodyError) as failed:
             store.apply_body(together)
-        expected = tf.step(Call("good"), SUCCESS.request)
+        expected = tf.step(Call("good"), request_of(SUCCESS))
         expected = tf.step(expected.call, tf.parse_notifications(good[0])[0])
         assert failed.value.steps == [expected]
         assert [(error.call_id, error.path) for error in failed.value.errors] == [("bad", path)]
@@ -355,7 +355,7 @@ def test_a_call_whose_snapshot_would_not_be_json_is_refused_and_not_written(
         "call-a", tf.ChangeType.DELETED, tf.CallState.TERMINATED, None, tf.ResultInfo(nan, 0)
     )
     with SQLiteStore(path, synchronous="NORMAL") as store:
-        store.apply("call-b", SUCCESS.request)
+        store.apply("call-b", request_of(SUCCESS))
         before = dump(path)
         refused = r"\$\.result\.code: expected an integer, found NaN"
         with pytest.raises(SnapshotError, match=refused):
@@ -414,20 +414,21 @@ def test_the_async_store_works_on_one_thread_and_stops_it_when_closed(tmp_path: 
     """While another connection holds the write lock the first apply waits in the worker
     thread; the calls made meanwhile queue behind it instead of starting a second thread."""
     path = tmp_path / "calls.db"
-    _, bodies = flow_as(SUCCESS, "ended", SUCCESS.request)
+    _, bodies = flow_as(SUCCESS, "ended", request_of(SUCCESS))
 
     async def main() -> tuple[list[str], list[tf.Step], int, int, list[str]]:
         store = AsyncSQLiteStore(path, synchronous="NORMAL")
         with closing(sqlite3.connect(path, isolation_level=None)) as other:
             other.execute("BEGIN IMMEDIATE")
             waiting = [
-                asyncio.ensure_future(store.apply(f"call-{n}", SUCCESS.request)) for n in range(4)
+                asyncio.ensure_future(store.apply(f"call-{n}", request_of(SUCCESS)))
+                for n in range(4)
             ]
             await asyncio.sleep(0.05)
             busy = store_threads()
             other.execute("ROLLBACK")
             steps = await asyncio.gather(*waiting)
-        await store.apply("ended", SUCCESS.request)
+        await store.apply("ended", request_of(SUCCESS))
         for body in bodies:
             await store.apply_body(body)
         pruned = await store.prune(0)
@@ -437,7 +438,7 @@ def test_the_async_store_works_on_one_thread_and_stops_it_when_closed(tmp_path: 
     assert store_threads() == []
     busy, steps, pruned, conflicts, after = asyncio.run(main())
     assert busy == ["AsyncSQLiteStore_0"]
-    assert steps == [tf.step(Call(f"call-{n}"), SUCCESS.request) for n in range(4)]
+    assert steps == [tf.step(Call(f"call-{n}"), request_of(SUCCESS)) for n in range(4)]
     assert (pruned, conflicts, after) == (1, 0, [])
     with SQLiteStore(path) as reopened:
         assert [reopened.get(f"call-{n}") for n in range(4)] == [step.call for step in steps]

@@ -1,0 +1,149 @@
+"""Generated deliveries of the documented flows, and the check that a bot's handler conforms."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+try:
+    from hypothesis import HealthCheck, Phase, example, given, settings
+    from hypothesis import strategies as st
+except ImportError as error:  # pragma: no cover - depends on the environment
+    raise ImportError(
+        "transfer_fsm.testing needs hypothesis: pip install 'transfer-fsm[testing]'"
+    ) from error
+
+from ..values import Call
+from .flows import Body, Flow, documented_flows
+
+Handler = Callable[[Call, list[Body]], Call]
+"""A bot's own notification handling: the call as it holds it, the bodies delivered, its view."""
+
+MAX_COPIES = 6
+"""How many extra copies :func:`deliveries` adds at most by default."""
+
+
+def deliveries(flow: Flow, *, max_copies: int = MAX_COPIES) -> st.SearchStrategy[list[Body]]:
+    """Delivered body lists of ``flow``: every body at least once, in any order.
+
+    Up to ``max_copies`` bodies are delivered again anywhere, before the end
+    or after it (late copies). Each delivered body is a copy of the flow's,
+    so a handler may change it. Every delivery drawn is one whose reference
+    view is ``flow.final`` (see :meth:`Flow.documented`). Shrinks towards
+    the flow's documented order without copies.
+    """
+    if max_copies < 0:
+        raise ValueError(f"max_copies: zero or more, got {max_copies!r}")
+    count = len(flow.bodies)
+
+    @st.composite
+    def delivered(draw: st.DrawFn) -> list[Body]:
+        order = list(draw(st.permutations(range(count))))
+        for _ in range(draw(st.integers(0, max_copies))):
+            again = draw(st.integers(0, count - 1))
+            order.insert(draw(st.integers(0, len(order))), again)
+        return [copy.deepcopy(flow.bodies[index]) for index in order]
+
+    return delivered().filter(flow.documented)
+
+
+def describe(body: Mapping[str, Any]) -> str:
+    """A short reading of a callback body: its state, audio, result and reason."""
+    parts: list[str] = []
+    for item in body.get("value") or ():
+        data = item.get("resourceData") if isinstance(item, Mapping) else None
+        if not isinstance(data, Mapping):
+            parts.append("(no resourceData)")
+            continue
+        words = [str(data.get("state") or data.get("status") or "-")]
+        media = data.get("mediaState")
+        if isinstance(media, Mapping) and "audio" in media:
+            words.append(f"audio {media['audio']}")
+        result = data.get("resultInfo")
+        if isinstance(result, Mapping):
+            code = result.get("code")
+            sub = result.get("subcode", result.get("subCode"))
+            words.append(f"{code}/{sub}")
+        if data.get("terminationReason"):
+            words.append(str(data["terminationReason"]))
+        parts.append(", ".join(words))
+    return "; ".join(parts)
+
+
+def _indices(flow: Flow, delivery: Sequence[Body]) -> list[int]:
+    return [flow.bodies.index(body) for body in delivery]
+
+
+def _failure(flow: Flow, delivery: Sequence[Body], found: str, expected: object) -> str:
+    lines = [
+        f"flow {flow.name!r}: the handler's view differs from the reference",
+        f"delivery (the flow's bodies by index, as delivered): {_indices(flow, delivery)}",
+        *(
+            f"  {at}. #{index} {describe(body)}"
+            for at, (index, body) in enumerate(
+                zip(_indices(flow, delivery), delivery, strict=True), 1
+            )
+        ),
+        f"handler:   {found}",
+        f"reference: {expected!r}",
+    ]
+    return "\n".join(lines)
+
+
+def _check_flow(
+    handler: Handler, flow: Flow, view: Callable[[Call], object], limits: settings
+) -> None:
+    expected = view(flow.final)
+
+    @limits
+    @given(deliveries(flow))
+    @example(list(copy.deepcopy(flow.bodies)))
+    def conforms(delivery: list[Body]) -> None:
+        shown = copy.deepcopy(delivery)
+        try:
+            found = view(handler(flow.requested, delivery))
+        except Exception as error:
+            raise AssertionError(_failure(flow, shown, f"raised {error!r}", expected)) from error
+        if found != expected:
+            raise AssertionError(_failure(flow, shown, repr(found), expected))
+
+    conforms()
+
+
+def assert_conforms(
+    handler: Handler,
+    *,
+    flows: Sequence[Flow] | None = None,
+    view: Callable[[Call], object] | None = None,
+    max_examples: int = 100,
+) -> None:
+    """Check ``handler`` against the reference over generated deliveries of every flow.
+
+    ``handler(start, bodies)`` is the bot's own handling: ``start`` is the
+    call as the bot holds it when the callbacks begin (with its transfer
+    request reduced, unless the flow is observed), ``bodies`` the delivered
+    callback bodies; it returns the bot's view as a :class:`~transfer_fsm.Call`.
+    For each flow (``flows``, by default :func:`documented_flows`), the
+    flow's documented order and ``max_examples`` generated deliveries
+    (:func:`deliveries`) are run; ``view`` compares only part of the call
+    (``lambda call: (call.state, call.audio)``, say), by default all of it.
+    Raises ``AssertionError`` naming the first flow that fails and a minimal
+    failing delivery (hypothesis shrinks it); an exception from the handler
+    fails the same way. Runs under hypothesis' current settings profile
+    (derandomize it in CI), without its example database.
+    """
+    limits = settings(
+        settings.default,
+        max_examples=max_examples,
+        database=None,
+        deadline=None,
+        phases=(Phase.explicit, Phase.generate, Phase.shrink),
+        suppress_health_check=list(HealthCheck),
+    )
+    for flow in documented_flows() if flows is None else flows:
+        _check_flow(handler, flow, view or _whole, limits)
+
+
+def _whole(call: Call) -> Call:
+    return call
