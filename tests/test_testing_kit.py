@@ -54,8 +54,10 @@ def arrival_order(start: Call, bodies: list[Body]) -> Call:
         for event in tf.parse_notifications(body):
             if isinstance(event, tf.CallNotification):
                 state = event.state if isinstance(event.state, CallState) else call.state
-                audio = Audio.INACTIVE if state is CallState.TERMINATED else event.audio
-                call = call._replace(state=state, audio=audio or call.audio)
+                audio = event.audio if isinstance(event.audio, Audio) else call.audio
+                if state is CallState.TERMINATED:
+                    audio = Audio.INACTIVE
+                call = call._replace(state=state, audio=audio)
     return call
 
 
