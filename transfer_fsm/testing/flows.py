@@ -249,7 +249,8 @@ def _failure(
     ]
 
 
-def _legacy_flows() -> list[Flow]:
+def _legacy_flows() -> tuple[Flow, Flow]:
+    """The legacy operation completing, and failing (which only the request tells apart)."""
     completed = Call(
         LEGACY_CALL_ID,
         CallState.TERMINATED,
@@ -267,7 +268,7 @@ def _legacy_flows() -> list[Flow]:
         failure,
         None,
     )
-    return [
+    return (
         _flow(
             "legacy beta commsOperation transfer",
             _LEGACY,
@@ -289,11 +290,11 @@ def _legacy_flows() -> list[Flow]:
             ),
             failed,
         ),
-    ]
+    )
 
 
 def _requested_flows() -> list[Flow]:
-    """Every documented flow with the bot's request, about the documents' own call ids."""
+    """Every documented flow with the bot's request that an observer can follow too."""
     app_transferred = _completed(_CONSULTATIVE, None, "AppTransferred")
     graceful = ResultInfo(0, 7015, "GracefulTransferCompleted")
     graceful_200 = ResultInfo(200, 7015, "GracefulTransferCompleted")
@@ -342,7 +343,7 @@ def _requested_flows() -> list[Flow]:
             _completed(_BLIND, graceful_200, None),
             "success code 200 as a string",
         ),
-        *_legacy_flows(),
+        _legacy_flows()[0],
     ]
 
 
@@ -376,11 +377,10 @@ def _about(value: Any, old: str, new: str) -> Any:
 
 
 def _documented() -> list[Flow]:
-    requested = _requested_flows()
+    observable = _requested_flows()
     # A failed legacy operation with a numeric subCode is the transfer's only by
     # the clientContext of the bot's request: an observer cannot tell.
-    observable = [flow for flow in requested if "failing among" not in flow.name]
-    return [*requested, *(_observed(flow) for flow in observable)]
+    return [*observable, _legacy_flows()[1], *(_observed(flow) for flow in observable)]
 
 
 _FLOWS = _documented()
