@@ -1,0 +1,270 @@
+"""``examples/webhook_bot.py`` as a real process, over real HTTP on 127.0.0.1.
+
+Every documented flow runs on its own call, its callbacks shuffled, duplicated
+and sent concurrently with valid tokens; forged tokens are refused; the bot is
+killed with SIGKILL midway through a delivery and restarted on the same file;
+the transfer endpoint checks, records and answers the body it would send.
+
+The flows need the request first: a bot reduces ``TransferRequested`` before it
+POSTs ``/transfer``, so each call is reported established and then asked to
+transfer through ``POST /calls/{id}/transfer``, before any of its flow's
+notifications. Its expected view is therefore the flow's documented final view
+with the builder's request in it, which the test also computes independently by
+replaying the same events with ``transfer_fsm.reduce``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import subprocess
+import sys
+import time
+import uuid
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from bot_process import HOST, Signer, running_bot, stop
+from flows import FLOWS, VARIANT_FLOWS, Flow
+
+import transfer_fsm as tf
+
+Body = dict[str, Any]
+TIMEOUT = aiohttp.ClientTimeout(total=20)
+CONCURRENCY = 16
+USER = "550fae72-d251-43ec-868c-373732c2704f"
+TERMINAL = {tf.TransferStatus.COMPLETED: "transferCompleted", tf.TransferStatus.FAILED: "transferFailed"}
+
+
+def documented_flow(flow: Flow, call_id: str) -> tuple[list[Body], tf.Call]:
+    """The flow's bodies and final view for call ``call_id``.
+
+    (``transfer_fsm.testing.documented_flows(call_id=...)`` will do this; swap it in here.)
+    """
+    old = flow.final.call_id
+    bodies = [json.loads(json.dumps(body).replace(old, call_id)) for body in flow.bodies]
+    return bodies, flow.final._replace(call_id=call_id)
+
+
+def established(call_id: str) -> Body:
+    """Graph's notification that the call is up, audio flowing."""
+    data = {"state": "established", "mediaState": {"audio": "active"}}
+    url = f"/communications/calls/{call_id}"
+    return {"value": [{"changeType": "updated", "resourceUrl": url, "resourceData": data}]}
+
+
+class Plan:
+    """One call running one flow: what to send and the view it must end in."""
+
+    def __init__(self, flow: Flow) -> None:
+        self.call_id = str(uuid.uuid4())
+        self.bodies, final = documented_flow(flow, self.call_id)
+        self.ask: Body = {"target": {"user": {"id": USER}}}
+        leg = None
+        if "consultative" in flow.name:
+            leg = self.ask["replacesCallId"] = str(uuid.uuid4())
+        context = flow.request.client_context
+        if context is not None:
+            self.ask["clientContext"] = context
+        self.request = (
+            tf.blind_transfer(tf.User(USER), client_context=context)
+            if leg is None
+            else tf.consultative_transfer(tf.User(USER), leg, client_context=context)
+        )
+        self.final = replay(tf.Call(self.call_id), established(self.call_id), self.request.event)
+        self.final = replay(self.final, *self.bodies)
+        assert self.final == final._replace(transfer=final.transfer._replace(request=self.request.event))
+        self.terminal = TERMINAL[self.final.transfer.status]
+
+
+def replay(call: tf.Call, *items: Body | tf.Event) -> tf.Call:
+    """The call after each body's notifications (or each event), in order."""
+    for item in items:
+        for event in tf.parse_notifications(item) if isinstance(item, dict) else [item]:
+            call = tf.reduce(call, event)
+    return call
+
+
+def plans() -> list[Plan]:
+    """One call per documented flow (30)."""
+    return [Plan(flow) for flow in [*FLOWS, *VARIANT_FLOWS]]
+
+
+def deliveries(plans: Sequence[Plan], seed: int) -> list[Body]:
+    """Every flow body of every call, each sent 1 to 3 times, all shuffled together."""
+    rng = random.Random(seed)
+    sent = [body for plan in plans for body in plan.bodies for _ in range(rng.randint(1, 3))]
+    rng.shuffle(sent)
+    return sent
+
+
+async def call(
+    session: aiohttp.ClientSession, method: str, url: str, body: object = None, token: str | None = None
+) -> tuple[int, Any]:
+    """One request; the status and the decoded JSON answer."""
+    headers = {} if token is None else {"Authorization": f"Bearer {token}"}
+    data = body if isinstance(body, bytes) else None if body is None else json.dumps(body).encode()
+    headers["Content-Type"] = "application/json"
+    async with session.request(method, url, data=data, headers=headers) as answer:
+        return answer.status, await answer.json()
+
+
+async def deliver(base: str, bodies: Sequence[Body], token: str) -> list[int]:
+    """POST each body to /callbacks, CONCURRENCY at a time; the statuses."""
+    limit = asyncio.Semaphore(CONCURRENCY)
+    async with aiohttp.ClientSession(timeout=TIMEOUT) as session:
+
+        async def one(body: Body) -> int:
+            async with limit:
+                return (await call(session, "POST", f"{base}/callbacks", body, token))[0]
+
+        return list(await asyncio.gather(*(one(body) for body in bodies)))
+
+
+async def start_calls(base: str, plans: Sequence[Plan], token: str) -> None:
+    """Each call established, then asked to transfer (answered with the builder's body)."""
+    async with aiohttp.ClientSession(timeout=TIMEOUT) as session:
+
+        async def one(plan: Plan) -> None:
+            status, _ = await call(session, "POST", f"{base}/callbacks", established(plan.call_id), token)
+            assert status == 202
+            url = f"{base}/calls/{plan.call_id}/transfer"
+            assert await call(session, "POST", url, plan.ask) == (
+                200,
+                {"dryRun": True, "body": plan.request.body},
+            )
+
+        await asyncio.gather(*(one(plan) for plan in plans))
+
+
+async def views(base: str, call_ids: Sequence[str]) -> dict[str, tuple[int, Any]]:
+    """GET /calls/{id} of each call: status and answer."""
+    async with aiohttp.ClientSession(timeout=TIMEOUT) as session:
+        answers = await asyncio.gather(*(call(session, "GET", f"{base}/calls/{id_}") for id_ in call_ids))
+    return dict(zip(call_ids, answers))
+
+
+def assert_final_views(base: str, plans: Sequence[Plan]) -> None:
+    """Every call's stored view is its expected final view."""
+    got = asyncio.run(views(base, [plan.call_id for plan in plans]))
+    for plan in plans:
+        status, data = got[plan.call_id]
+        assert status == 200
+        assert tf.Call.from_dict(data) == plan.final
+
+
+def milestones(lines: Sequence[dict[str, Any]], plans: Sequence[Plan]) -> dict[str, Counter[str]]:
+    """Each call's logged milestones, counted."""
+    counts: dict[str, Counter[str]] = {plan.call_id: Counter() for plan in plans}
+    for line in lines:
+        if line["event"] == "milestone" and line["call_id"] in counts:
+            counts[line["call_id"]][line["milestone"]] += 1
+    return counts
+
+
+def assert_each_once(phase: Sequence[dict[str, Any]], plans: Sequence[Plan]) -> int:
+    """Over a phase's log lines, each call's milestones at most once, its terminal one once.
+
+    Returns how many milestones were logged.
+    """
+    counts = milestones(phase, plans)
+    for plan in plans:
+        logged = counts[plan.call_id]
+        assert max(logged.values(), default=0) <= 1, (plan.call_id, logged)
+        assert logged[plan.terminal] == 1, (plan.call_id, logged)
+        completed = plan.final.transfer.status is tf.TransferStatus.COMPLETED
+        assert logged["callTerminated"] == completed
+    return sum(sum(logged.values()) for logged in counts.values())
+
+
+@pytest.fixture(scope="module")
+def signer() -> Signer:
+    """The key pair that signs this module's tokens."""
+    return Signer()
+
+
+@pytest.fixture(scope="module")
+def bot(signer: Signer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """One bot for the tests that need no restart, with our key set."""
+    folder = tmp_path_factory.mktemp("bot")
+    jwks = signer.write_jwks(folder / "jwks.json")
+    with running_bot(folder / "calls.db", folder / "bot.log", "--jwks", str(jwks)) as running:
+        yield running
+
+
+def test_thirty_flows_shuffled_duplicated_and_concurrent(bot: Any, signer: Signer) -> None:
+    started = time.monotonic()
+    calls = plans()
+    token = signer.token()
+    asyncio.run(start_calls(bot.url, calls, token))
+    setup = bot.log_lines()
+    assert {id_: dict(counted) for id_, counted in milestones(setup, calls).items()} == {
+        plan.call_id: {"audioActive": 1} for plan in calls
+    }
+    sent = deliveries(calls, seed=11)
+    assert set(asyncio.run(deliver(bot.url, sent, token))) == {202}
+    assert_final_views(bot.url, calls)
+    logged = assert_each_once(bot.log_lines()[len(setup) :], calls)
+    unique = sum(len(plan.bodies) for plan in calls)
+    print(
+        f"\nwebhook bot: {len(calls)} calls, {len(sent)} callbacks sent ({unique} bodies,"
+        f" {len(sent) - unique} duplicates), {logged} milestones logged once each,"
+        f" {time.monotonic() - started:.2f} s"
+    )
+
+
+def forged(signer: Signer) -> dict[str, str | None]:
+    """Authorization headers the bot must refuse (None: no header at all)."""
+    stranger = Signer(kid=signer.kid)
+    hour_ago = int(time.time()) - 3600
+    return {
+        "no header": None,
+        "not a bearer": f"Basic {signer.token()}",
+        "empty bearer": "Bearer ",
+        "malformed": "Bearer not-a-token",
+        "wrong key": f"Bearer {signer.token(key=stranger.key)}",
+        "expired": f"Bearer {signer.token(exp=hour_ago, iat=hour_ago - 600, nbf=hour_ago - 600)}",
+        "no expiry": f"Bearer {signer.token(exp=None)}",
+        "wrong audience": f"Bearer {signer.token(aud='another-app')}",
+        "wrong issuer": f"Bearer {signer.token(iss='https://login.microsoftonline.com/x/v2.0')}",
+        "alg none": f"Bearer {signer.unsigned()}",
+        "HS256 with the public key": f"Bearer {signer.hs256_with_public_key()}",
+        "no kid": f"Bearer {signer.token(kid=None)}",
+        "unknown kid": f"Bearer {signer.token(kid='another-key')}",
+        "tampered claims": f"Bearer {signer.tampered()}",
+    }
+
+
+async def send_forged(base: str, body: Body, headers: dict[str, str | None]) -> dict[str, int]:
+    """POST ``body`` to /callbacks under each Authorization header; the statuses by name."""
+    statuses = {}
+    async with aiohttp.ClientSession(timeout=TIMEOUT) as session:
+        for name, value in headers.items():
+            sent = {} if value is None else {"Authorization": value}
+            async with session.post(f"{base}/callbacks", json=body, headers=sent) as answer:
+                statuses[name] = answer.status
+    return statuses
+
+
+def test_forged_tokens_are_refused_and_change_nothing(bot: Any, signer: Signer) -> None:
+    known, unknown = str(uuid.uuid4()), str(uuid.uuid4())
+    assert asyncio.run(deliver(bot.url, [established(known)], signer.token())) == [202]
+    before = asyncio.run(views(bot.url, [known, unknown]))
+    body = established(known)
+    body["value"][0]["resourceData"] = {"state": "terminated"}
+    body["value"].append(established(unknown)["value"][0])
+    headers = forged(signer)
+    assert asyncio.run(send_forged(bot.url, body, headers)) == dict.fromkeys(headers, 401)
+    assert asyncio.run(views(bot.url, [known, unknown])) == before
+    assert before[unknown][0] == 404
+    assert tf.Call.from_dict(before[known][1]).state is tf.CallState.ESTABLISHED
+    # The same body with a valid token is applied: the refusals were the token's.
+    assert asyncio.run(deliver(bot.url, [body], signer.token())) == [202]
+    after = asyncio.run(views(bot.url, [known, unknown]))
+    assert tf.Call.from_dict(after[known][1]).state is tf.CallState.TERMINATED
+    assert after[unknown][0] == 200
