@@ -182,10 +182,10 @@ def parse_value(value: list[Any]) -> tuple[list[tf.Notification], list[dict[str,
     events: list[tf.Notification] = []
     refused: list[dict[str, Any]] = []
     for index, notification in enumerate(value):
-        try:
-            events.extend(tf.parse_notifications(notification))
+        try:  # as a body of one: a string or a nested body is no notification
+            events.extend(tf.parse_notifications({"value": [notification]}))
         except tf.NotificationError as error:
-            path = f"$.value[{index}]{error.path[1:]}"
+            path = error.path.replace("$.value[0]", f"$.value[{index}]", 1)
             refused.append(refusal(path, error.expected, error.found, index=index))
     return events, refused
 
@@ -196,11 +196,21 @@ def read_notifications(raw: bytes) -> list[Any]:
         data = json.loads(raw)
     except (ValueError, RecursionError) as error:
         raise tf.NotificationError("$", "a JSON commsNotifications body", str(error)) from None
-    value = data.get("value") if isinstance(data, dict) else None
+    if not isinstance(data, dict):
+        raise tf.NotificationError("$", "a commsNotifications object", json_kind(data))
+    value = data.get("value")
     if not isinstance(value, list):
-        found = type(data).__name__ if not isinstance(data, dict) else type(value).__name__
+        found = json_kind(value) if "value" in data else "nothing"
         raise tf.NotificationError("$.value", "a list of commsNotification", found)
     return value
+
+
+def json_kind(value: object) -> str:
+    """What kind of JSON value ``value`` is, as an error names it."""
+    kinds = {dict: "an object", list: "an array", str: "a string", bool: "a boolean"}
+    if value is None:
+        return "null"
+    return kinds.get(type(value), "a number")
 
 
 def transfer_request(data: object) -> tf.TransferRequest:

@@ -60,7 +60,9 @@ class Signer:
 
     def jwks(self) -> dict[str, Any]:
         """The JSON Web Key Set publishing the public key."""
-        public: dict[str, Any] = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(self.key.public_key()))
+        public: dict[str, Any] = json.loads(
+            jwt.algorithms.RSAAlgorithm.to_jwk(self.key.public_key())
+        )
         public.update(kid=self.kid, use="sig", alg="RS256")
         return {"keys": [public]}
 
@@ -77,7 +79,9 @@ class Signer:
         claims.update(changes)
         return {name: value for name, value in claims.items() if value is not None}
 
-    def token(self, key: rsa.RSAPrivateKey | None = None, kid: str | None = "", **changes: Any) -> str:
+    def token(
+        self, key: rsa.RSAPrivateKey | None = None, kid: str | None = "", **changes: Any
+    ) -> str:
         """An RS256 token, signed with ``key`` (default ours) and naming ``kid`` (default ours)."""
         headers = {} if kid is None else {"kid": kid or self.kid}
         return jwt.encode(self.claims(**changes), key or self.key, "RS256", headers=headers)

@@ -18,18 +18,15 @@ from __future__ import annotations
 import asyncio
 import json
 import random
-import subprocess
-import sys
 import time
 import uuid
 from collections import Counter
 from collections.abc import Iterator, Sequence
-from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
-from bot_process import HOST, Signer, running_bot, stop
+from bot_process import Signer, running_bot
 from flows import FLOWS, VARIANT_FLOWS, Flow
 
 import transfer_fsm as tf
@@ -38,7 +35,10 @@ Body = dict[str, Any]
 TIMEOUT = aiohttp.ClientTimeout(total=20)
 CONCURRENCY = 16
 USER = "550fae72-d251-43ec-868c-373732c2704f"
-TERMINAL = {tf.TransferStatus.COMPLETED: "transferCompleted", tf.TransferStatus.FAILED: "transferFailed"}
+TERMINAL = {
+    tf.TransferStatus.COMPLETED: "transferCompleted",
+    tf.TransferStatus.FAILED: "transferFailed",
+}
 
 
 def documented_flow(flow: Flow, call_id: str) -> tuple[list[Body], tf.Call]:
@@ -78,8 +78,15 @@ class Plan:
         )
         self.final = replay(tf.Call(self.call_id), established(self.call_id), self.request.event)
         self.final = replay(self.final, *self.bodies)
-        assert self.final == final._replace(transfer=final.transfer._replace(request=self.request.event))
-        self.terminal = TERMINAL[self.final.transfer.status]
+        documented = attempt(final)._replace(request=self.request.event)
+        assert self.final == final._replace(transfer=documented)
+        self.terminal = TERMINAL[attempt(self.final).status]
+
+
+def attempt(call: tf.Call) -> tf.Transfer:
+    """The call's transfer attempt, which it must have."""
+    assert call.transfer is not None
+    return call.transfer
 
 
 def replay(call: tf.Call, *items: Body | tf.Event) -> tf.Call:
@@ -104,7 +111,11 @@ def deliveries(plans: Sequence[Plan], seed: int) -> list[Body]:
 
 
 async def call(
-    session: aiohttp.ClientSession, method: str, url: str, body: object = None, token: str | None = None
+    session: aiohttp.ClientSession,
+    method: str,
+    url: str,
+    body: object = None,
+    token: str | None = None,
 ) -> tuple[int, Any]:
     """One request; the status and the decoded JSON answer."""
     headers = {} if token is None else {"Authorization": f"Bearer {token}"}
@@ -131,7 +142,9 @@ async def start_calls(base: str, plans: Sequence[Plan], token: str) -> None:
     async with aiohttp.ClientSession(timeout=TIMEOUT) as session:
 
         async def one(plan: Plan) -> None:
-            status, _ = await call(session, "POST", f"{base}/callbacks", established(plan.call_id), token)
+            status, _ = await call(
+                session, "POST", f"{base}/callbacks", established(plan.call_id), token
+            )
             assert status == 202
             url = f"{base}/calls/{plan.call_id}/transfer"
             assert await call(session, "POST", url, plan.ask) == (
@@ -145,8 +158,10 @@ async def start_calls(base: str, plans: Sequence[Plan], token: str) -> None:
 async def views(base: str, call_ids: Sequence[str]) -> dict[str, tuple[int, Any]]:
     """GET /calls/{id} of each call: status and answer."""
     async with aiohttp.ClientSession(timeout=TIMEOUT) as session:
-        answers = await asyncio.gather(*(call(session, "GET", f"{base}/calls/{id_}") for id_ in call_ids))
-    return dict(zip(call_ids, answers))
+        answers = await asyncio.gather(
+            *(call(session, "GET", f"{base}/calls/{id_}") for id_ in call_ids)
+        )
+    return dict(zip(call_ids, answers, strict=False))
 
 
 def assert_final_views(base: str, plans: Sequence[Plan]) -> None:
@@ -177,7 +192,7 @@ def assert_each_once(phase: Sequence[dict[str, Any]], plans: Sequence[Plan]) -> 
         logged = counts[plan.call_id]
         assert max(logged.values(), default=0) <= 1, (plan.call_id, logged)
         assert logged[plan.terminal] == 1, (plan.call_id, logged)
-        completed = plan.final.transfer.status is tf.TransferStatus.COMPLETED
+        completed = attempt(plan.final).status is tf.TransferStatus.COMPLETED
         assert logged["callTerminated"] == completed
     return sum(sum(logged.values()) for logged in counts.values())
 
@@ -268,3 +283,108 @@ def test_forged_tokens_are_refused_and_change_nothing(bot: Any, signer: Signer) 
     after = asyncio.run(views(bot.url, [known, unknown]))
     assert tf.Call.from_dict(after[known][1]).state is tf.CallState.TERMINATED
     assert after[unknown][0] == 200
+
+
+async def ask_transfer(base: str, call_id: str, *asks: object) -> list[tuple[int, Any]]:
+    """POST each of ``asks`` to /calls/{call_id}/transfer at once; the answers in order."""
+    url = f"{base}/calls/{call_id}/transfer"
+    async with aiohttp.ClientSession(timeout=TIMEOUT) as session:
+        return list(await asyncio.gather(*(call(session, "POST", url, ask) for ask in asks)))
+
+
+def test_transfer_endpoint(bot: Any, signer: Signer) -> None:
+    up, other, never = (str(uuid.uuid4()) for _ in range(3))
+    assert asyncio.run(deliver(bot.url, [established(up), established(other)], signer.token())) == [
+        202,
+        202,
+    ]
+    user = {"target": {"user": {"id": USER}}}
+    # A call never heard of is Call(call_id): not established; nothing is recorded for it.
+    assert asyncio.run(ask_transfer(bot.url, never, user)) == [
+        (409, {"blockers": ["notEstablished"]})
+    ]
+    assert asyncio.run(views(bot.url, [never]))[never][0] == 404
+    # Bad targets are refused with the builder's message, and change nothing.
+    (status, answer), *rest = asyncio.run(
+        ask_transfer(bot.url, up, {"target": {"phone": "555-0100"}}, {"target": {}}, b"{", [1])
+    )
+    assert status == 400
+    assert "E.164" in answer["error"]
+    assert [status for status, _ in rest] == [400, 400, 400]
+    before = tf.Call.from_dict(asyncio.run(views(bot.url, [up]))[up][1])
+    assert before.transfer is None
+    # A blind transfer: the dry-run body is the builder's, and the attempt is requested.
+    blind = tf.blind_transfer(tf.User(USER))
+    assert asyncio.run(ask_transfer(bot.url, up, user)) == [
+        (200, {"dryRun": True, "body": blind.body})
+    ]
+    view = tf.Call.from_dict(asyncio.run(views(bot.url, [up]))[up][1])
+    assert view == tf.reduce(before, blind.event)
+    assert view.transfer is not None
+    assert view.transfer.status is tf.TransferStatus.REQUESTED
+    assert asyncio.run(ask_transfer(bot.url, up, user)) == [
+        (409, {"blockers": ["transferInProgress"]})
+    ]
+    # A consultative transfer to a phone; two requests racing: one wins, one is refused.
+    leg = str(uuid.uuid4())
+    ask = {"target": {"phone": "+12345678901"}, "replacesCallId": leg, "clientContext": "ctx-1"}
+    built = tf.consultative_transfer(tf.Phone("+12345678901"), leg, client_context="ctx-1")
+    answers = asyncio.run(ask_transfer(bot.url, other, ask, ask))
+    assert sorted(answers, key=lambda answer: answer[0]) == [
+        (200, {"dryRun": True, "body": built.body}),
+        (409, {"blockers": ["transferInProgress"]}),
+    ]
+    view = tf.Call.from_dict(asyncio.run(views(bot.url, [other]))[other][1])
+    assert view.transfer is not None
+    assert view.transfer.request == built.event
+    assert view.transfer.status is tf.TransferStatus.REQUESTED
+
+
+def test_refused_notifications_are_listed_and_the_others_applied(bot: Any, signer: Signer) -> None:
+    first, refused, last = (str(uuid.uuid4()) for _ in range(3))
+    body = established(first)
+    bad = established(refused)["value"][0]
+    bad["resourceData"]["state"] = 5
+    body["value"] += [bad, established(last)["value"][0], "not a notification"]
+    url = f"{bot.url}/callbacks"
+
+    async def post(data: object) -> tuple[int, Any]:
+        async with aiohttp.ClientSession(timeout=TIMEOUT) as session:
+            return await call(session, "POST", url, data, signer.token())
+
+    status, answer = asyncio.run(post(body))
+    assert status == 400
+    assert answer["applied"] == 2
+    assert answer["refused"] == [
+        {
+            "index": 1,
+            "path": "$.value[1].resourceData.state",
+            "expected": "a callState string",
+            "found": "5",
+        },
+        {
+            "index": 3,
+            "path": "$.value[3]",
+            "expected": answer["refused"][1]["expected"],
+            "found": "the string 'not a notification'",
+        },
+    ]
+    got = asyncio.run(views(bot.url, [first, refused, last]))
+    assert got[refused][0] == 404
+    for applied in (first, last):
+        assert tf.Call.from_dict(got[applied][1]) == replay(tf.Call(applied), established(applied))
+    # Not JSON, or no value list: refused whole, nothing applied.
+    status, answer = asyncio.run(post(b'{"value": ['))
+    assert (status, answer["path"]) == (400, "$")
+    lone = established(str(uuid.uuid4()))["value"][0]
+    status, answer = asyncio.run(post(lone))
+    assert (status, answer["path"], answer["found"]) == (400, "$.value", "nothing")
+    status, answer = asyncio.run(post([lone]))
+    assert (status, answer["path"], answer["found"]) == (400, "$", "an array")
+    status, answer = asyncio.run(post({"value": {"0": lone}}))
+    assert (status, answer["path"], answer["found"]) == (400, "$.value", "an object")
+    status, answer = asyncio.run(post({"value": None}))
+    assert (status, answer["path"], answer["found"]) == (400, "$.value", "null")
+    assert (
+        asyncio.run(views(bot.url, [lone["resourceUrl"].rsplit("/", 1)[1]])).popitem()[1][0] == 404
+    )
