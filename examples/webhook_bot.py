@@ -10,9 +10,10 @@ Copy it and make it yours. It needs the ``example`` extra
   carry ``Authorization: Bearer <JWT>`` signed by Graph (RS256, audience the
   bot's app id, a calling issuer, not expired); anything else is answered 401
   and changes nothing. Each notification of ``value`` is parsed on its own and
-  applied through :class:`~transfer_fsm.store.AsyncSQLiteStore` *before* the
-  answer, so a 202 means it has committed; refused notifications are answered
-  400 (listed by index), the others are still applied.
+  applied through :class:`~transfer_fsm.store.SQLiteStore`, on one worker thread
+  off the event loop, *before* the answer, so a 202 means it has committed;
+  refused notifications are answered 400 (listed by index), the others are
+  still applied.
 - ``POST /calls/{id}/transfer``: ``{"target": {"user": {"id": ...}}}`` or
   ``{"target": {"phone": "+1..."}}``, optional ``replacesCallId`` and
   ``clientContext``. Refused with 409 and the blockers when the call may not
@@ -23,9 +24,11 @@ Copy it and make it yours. It needs the ``example`` extra
 
 Logs are JSON lines (stderr, or ``--log FILE``); each milestone the store
 reports (``transferAccepted``, ``transferCompleted``, ...) is logged once per
-call, across redeliveries and restarts. The first line on stdout is
-``{"event": "listening", "host": ..., "port": ...}`` (``--port 0`` picks a
-free port).
+call, across redeliveries and restarts: by the worker thread, right after its
+step commits, so a ``kill -9`` can lose at most the line of the one step that
+had just committed (the stored call still has it). Act on milestones there.
+The first line on stdout is ``{"event": "listening", "host": ..., "port":
+...}`` (``--port 0`` picks a free port).
 """
 
 from __future__ import annotations
@@ -40,6 +43,7 @@ import threading
 import time
 import urllib.request
 from collections.abc import Awaitable, Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Protocol, TextIO
 
@@ -47,7 +51,7 @@ import jwt
 from aiohttp import web
 
 import transfer_fsm as tf
-from transfer_fsm.store import AsyncSQLiteStore
+from transfer_fsm.store import SQLiteStore
 
 GRAPH_OPENID_CONFIGURATION = "https://api.aps.skype.com/v1/.well-known/OpenIdConfiguration"
 """Where Graph publishes the keys that sign its calling callbacks (its ``jwks_uri``)."""
@@ -77,11 +81,13 @@ class Log:
 
     def __init__(self, stream: TextIO) -> None:
         self.stream = stream
+        self._lock = threading.Lock()  # the loop and the store's thread both write
 
     def __call__(self, event: str, **fields: Any) -> None:
         line = json.dumps({"time": round(time.time(), 3), "event": event, **fields})
-        self.stream.write(line + "\n")
-        self.stream.flush()
+        with self._lock:
+            self.stream.write(line + "\n")
+            self.stream.flush()
 
 
 class Keys(Protocol):
@@ -237,11 +243,56 @@ def answer(status: int, data: object) -> web.Response:
     return web.json_response(data, status=status)
 
 
-class Bot:
-    """The three endpoints, over one store, one key source and one log."""
+class Calls:
+    """The calls, in a :class:`SQLiteStore` run by one worker thread, off the event loop.
 
-    def __init__(self, store: AsyncSQLiteStore, keys: Keys, app_id: str, log: Log) -> None:
-        self.store, self.keys, self.app_id, self.log = store, keys, app_id, log
+    The thread logs each step's milestones as soon as the step has committed,
+    before it applies anything else, so no milestone waits on the event loop.
+    """
+
+    def __init__(self, path: Path, log: Log) -> None:
+        self.store = SQLiteStore(path)
+        self.log = log
+        self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="calls")
+
+    async def run(self, function: Callable[..., Any], *args: Any) -> Any:
+        """``function(*args)`` on the worker thread; it finishes even if the caller is cancelled."""
+        work = asyncio.get_running_loop().run_in_executor(self._worker, function, *args)
+        return await asyncio.shield(work)
+
+    def apply(self, call_id: str, event: tf.Event, cause: str) -> tf.Step:
+        """Apply one event (atomically), then log its milestones (the store reports each once)."""
+        step = self.store.apply(call_id, event)
+        for milestone in step.milestones:
+            self.log("milestone", call_id=call_id, milestone=milestone.value, cause=cause)
+        return step
+
+    def apply_all(self, events: Sequence[tf.Notification]) -> None:
+        """Apply each event to its call, one transaction each."""
+        for event in events:
+            self.apply(event.call_id, event, "callback")
+
+    def request(self, call_id: str, built: tf.TransferRequest) -> tuple[tf.Blocker, ...]:
+        """Record the attempt if the call may be transferred; else why not."""
+        blockers = tf.transfer_blockers(self.store.get(call_id) or tf.Call(call_id))
+        if blockers:
+            return blockers
+        step = self.apply(call_id, built.event, "transfer")
+        if step.outcome is not tf.Outcome.APPLIED:  # another writer's attempt got there first
+            return tf.transfer_blockers(step.call) or (tf.Blocker.TRANSFER_IN_PROGRESS,)
+        return ()
+
+    def close(self) -> None:
+        """Finish the queued work, then close the store."""
+        self._worker.shutdown(wait=True)
+        self.store.close()
+
+
+class Bot:
+    """The three endpoints, over the calls, one key source and one log."""
+
+    def __init__(self, calls: Calls, keys: Keys, app_id: str, log: Log) -> None:
+        self.calls, self.keys, self.app_id, self.log = calls, keys, app_id, log
 
     def app(self) -> web.Application:
         """The aiohttp application."""
@@ -250,16 +301,6 @@ class Bot:
         app.router.add_post("/calls/{call_id}/transfer", self.transfer)
         app.router.add_get("/calls/{call_id}", self.view)
         return app
-
-    def report(self, call_id: str, step: tf.Step, cause: str) -> None:
-        """Log each milestone of a committed step (the store reports each once per call)."""
-        for milestone in step.milestones:
-            self.log("milestone", call_id=call_id, milestone=milestone.value, cause=cause)
-
-    async def apply(self, events: Sequence[tf.Notification]) -> None:
-        """Apply each event in its own transaction, logging its milestones as it commits."""
-        for event in events:
-            self.report(event.call_id, await self.store.apply(event.call_id, event), "callback")
 
     async def callbacks(self, request: web.Request) -> web.Response:
         """``POST /callbacks``: authenticate, then apply every notification that parses."""
@@ -278,8 +319,7 @@ class Bot:
             refused = refusal(error.path, error.expected, error.found)
             return answer(400, {"error": "refused", **refused})
         events, rejected = parse_value(value)
-        # Shielded: a cancelled handler must not part a committed step from its log line.
-        await asyncio.shield(self.apply(events))
+        await self.calls.run(self.calls.apply_all, events)
         if rejected:
             self.log("refused", refused=rejected, applied=len(events))
             return answer(400, {"error": "refused", "refused": rejected, "applied": len(events)})
@@ -292,21 +332,15 @@ class Bot:
             built = transfer_request(await request.json())
         except ValueError as error:  # json.JSONDecodeError is one too
             return answer(400, {"error": str(error)})
-        stored = await self.store.get(call_id) or tf.Call(call_id)
-        blockers = tf.transfer_blockers(stored)
+        blockers = await self.calls.run(self.calls.request, call_id, built)
         if blockers:
             return answer(409, {"blockers": [blocker.value for blocker in blockers]})
-        step = await asyncio.shield(self.store.apply(call_id, built.event))
-        if step.outcome is not tf.Outcome.APPLIED:  # another request got there first
-            late = tf.transfer_blockers(step.call) or (tf.Blocker.TRANSFER_IN_PROGRESS,)
-            return answer(409, {"blockers": [blocker.value for blocker in late]})
-        self.report(call_id, step, "transfer")
         self.log("transfer-dry-run", call_id=call_id, body=built.body)
         return answer(200, {"dryRun": True, "body": built.body})
 
     async def view(self, request: web.Request) -> web.Response:
         """``GET /calls/{id}``: the stored call."""
-        call = await self.store.get(request.match_info["call_id"])
+        call = await self.calls.run(self.calls.store.get, request.match_info["call_id"])
         if call is None:
             return answer(404, {"error": "unknown call"})
         return answer(200, call.to_dict())
@@ -319,17 +353,18 @@ async def serve(options: argparse.Namespace, log: Log) -> None:
     loop = asyncio.get_running_loop()
     for number in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(number, stop.set)
-    async with AsyncSQLiteStore(options.db) as store:
-        runner = web.AppRunner(Bot(store, keys, options.app_id, log).app(), access_log=None)
-        await runner.setup()
-        try:
-            await web.TCPSite(runner, options.host, options.port).start()
-            host, port = runner.addresses[0][:2]
-            print(json.dumps({"event": "listening", "host": host, "port": port}), flush=True)
-            log("listening", host=host, port=port, db=str(options.db))
-            await stop.wait()
-        finally:
-            await runner.cleanup()
+    calls = Calls(options.db, log)
+    runner = web.AppRunner(Bot(calls, keys, options.app_id, log).app(), access_log=None)
+    await runner.setup()
+    try:
+        await web.TCPSite(runner, options.host, options.port).start()
+        host, port = runner.addresses[0][:2]
+        print(json.dumps({"event": "listening", "host": host, "port": port}), flush=True)
+        log("listening", host=host, port=port, db=str(options.db))
+        await stop.wait()
+    finally:
+        await runner.cleanup()
+        calls.close()
     log("stopped")
 
 
