@@ -1,5 +1,8 @@
 """``examples/webhook_bot.py`` run as a real process on 127.0.0.1, and the tokens it checks.
 
+``serving(folder)`` serves a folder over HTTP (Python's ``http.server``, a real
+process on 127.0.0.1) as a stand-in for Graph's published OpenID configuration and keys.
+
 ``running_bot(...)`` starts the bot with ``--port 0``, reads the port from its
 first stdout line (bounded), and stops it on exit (SIGTERM, then SIGKILL).
 ``Signer`` is a test's own RSA key pair and key set file: it signs callback
@@ -132,19 +135,24 @@ class RunningBot:
         self.process.wait(STOP_TIMEOUT)
 
 
-def _listening_port(process: subprocess.Popen[bytes]) -> int:
-    """The port from the bot's first stdout line, waiting at most START_TIMEOUT."""
+def first_line(process: subprocess.Popen[bytes], timeout: float = START_TIMEOUT) -> bytes:
+    """The first line the process writes to stdout, waiting at most ``timeout`` seconds."""
     assert process.stdout is not None
-    deadline = time.monotonic() + START_TIMEOUT
+    deadline = time.monotonic() + timeout
     with selectors.DefaultSelector() as selector:
         selector.register(process.stdout, selectors.EVENT_READ)
         while time.monotonic() < deadline:
             if selector.select(timeout=deadline - time.monotonic()):
                 line = process.stdout.readline()
-                if not line:
-                    break  # it exited
-                return int(json.loads(line)["port"])
-    raise RuntimeError(f"the bot did not say where it listens (exit status {process.poll()})")
+                if line:
+                    return line
+                break  # it exited
+    raise RuntimeError(f"no first line from {process.args!r} (exit status {process.poll()})")
+
+
+def _listening_port(process: subprocess.Popen[bytes]) -> int:
+    """The port from the bot's first stdout line."""
+    return int(json.loads(first_line(process))["port"])
 
 
 def stop(process: subprocess.Popen[bytes]) -> None:
@@ -174,5 +182,22 @@ def running_bot(db: Path, log: Path, *options: str) -> Iterator[RunningBot]:
     )
     try:
         yield RunningBot(process, _listening_port(process), log)
+    finally:
+        stop(process)
+
+
+@contextmanager
+def serving(folder: Path) -> Iterator[str]:
+    """Serve ``folder`` with ``python -m http.server`` on a free 127.0.0.1 port; its base URL."""
+    command = [sys.executable, "-u", "-m", "http.server", "0", "--bind", HOST]
+    process = subprocess.Popen(
+        [*command, "--directory", str(folder)],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        line = first_line(process).decode()  # "Serving HTTP on 127.0.0.1 port N (...) ..."
+        yield f"http://{HOST}:{int(line.split(' port ')[1].split()[0])}"
     finally:
         stop(process)

@@ -27,7 +27,7 @@ from typing import Any
 
 import aiohttp
 import pytest
-from bot_process import Signer, running_bot
+from bot_process import Signer, running_bot, serving
 from flows import FLOWS, VARIANT_FLOWS, Flow
 
 import transfer_fsm as tf
@@ -468,3 +468,27 @@ def test_sigkill_midway_then_restart_and_redelivery(signer: Signer, tmp_path: Pa
         f" answered 202, calls final at each kill {done_at_kill}, terminal milestones"
         f" logged {len(calls) - len(lost)}/{len(calls)}, {time.monotonic() - started:.2f} s"
     )
+
+
+def test_keys_from_a_published_openid_configuration(signer: Signer, tmp_path: Path) -> None:
+    """Without --jwks the bot reads the configuration's jwks_uri (here a stand-in's)."""
+    site = tmp_path / "site"
+    site.mkdir()
+    signer.write_jwks(site / "keys.json")
+    known = str(uuid.uuid4())
+    with serving(site) as base:
+        configuration = {"issuer": "https://api.botframework.com", "jwks_uri": f"{base}/keys.json"}
+        (site / "openid.json").write_text(json.dumps(configuration), encoding="utf-8")
+        openid = f"{base}/openid.json"
+        with running_bot(tmp_path / "a.db", tmp_path / "a.log", "--openid", openid) as bot:
+            assert asyncio.run(deliver(bot.url, [established(known)], signer.token())) == [202]
+            headers = {name: forged(signer)[name] for name in ("wrong key", "unknown kid")}
+            assert asyncio.run(send_forged(bot.url, established(known), headers)) == {
+                "wrong key": 401,
+                "unknown kid": 401,
+            }
+            assert asyncio.run(views(bot.url, [known]))[known][0] == 200
+    # The keys cannot be fetched (the stand-in has stopped): 503, so Graph delivers again.
+    with running_bot(tmp_path / "b.db", tmp_path / "b.log", "--openid", openid) as bot:
+        assert asyncio.run(deliver(bot.url, [established(known)], signer.token())) == [503]
+        assert asyncio.run(views(bot.url, [known]))[known][0] == 404
