@@ -27,8 +27,8 @@ from pathlib import Path
 from typing import TextIO
 
 from . import __version__
-from .parse import NotificationError, decode, parse_notifications
 from .diagram import diagram_markdown
+from .parse import NotificationError, decode, parse_notifications
 from .render import generated_markdown
 from .report import step
 from .snapshot import json_schema

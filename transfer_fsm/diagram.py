@@ -20,9 +20,11 @@ from __future__ import annotations
 from typing import NamedTuple
 
 from .render import PHASES
-from .rules import FACT_STATE, RULES, STATE_RANK, Fact, advances_to
+from .rules import FACT_STATE, REFUSAL_RESTORES, RULES, STATE_RANK, Fact, advances_to
 from .values import CallState, TransferStatus
 
+ONLY_HERE = " (from here only)"
+"""Marks a fact that moves the call only from the box its arrow leaves."""
 START = "[*]"
 """The diagrams' start: no call state reported yet, or no attempt yet."""
 
@@ -65,6 +67,8 @@ def call_state_edges(phase: TransferStatus | None) -> dict[tuple[str, str], list
     A fact of rank ``r`` puts the call in its state from any state ranked at
     most ``r``; its arrow leaves the highest such box other than the one it
     enters (``[*]`` when there is none), so that every box below moves too.
+    A refused POST (``TransferRejected``) moves the states of
+    ``REFUSAL_RESTORES`` only: its arrows are marked :data:`ONLY_HERE`.
     """
     ranked = boxes(phase)
     home = {state: box for box in ranked for state in box.states}
@@ -77,6 +81,11 @@ def call_state_edges(phase: TransferStatus | None) -> dict[tuple[str, str], list
             below = [other for other in ranked if other.rank <= rule.rank and other != box]
             source = below[-1].id if below else START
             edges.setdefault((source, box.id), []).append(fact_label(fact, state))
+    if Fact.REJECTED in RULES[phase]:  # a refused POST gives back what only an attempt reports
+        for seen, restored in REFUSAL_RESTORES.items():
+            if seen in home and restored in home:
+                label = fact_label(Fact.REJECTED, restored) + ONLY_HERE
+                edges.setdefault((home[seen].id, home[restored].id), []).append(label)
     return edges
 
 
@@ -126,19 +135,20 @@ STATUS_TEXT = (
     "Each arrow is a status change and the facts that make it: `[*]` is a call with no "
     "attempt, so an arrow out of it opens one (by observation, or the bot's "
     "`TransferRequested`), and an arrow out of `failed` opens a new one; a fact that names "
-    "no arrow out of a status leaves it as it is."
+    "no arrow out of a status leaves it as it is, and so does every fact once the call is "
+    "`terminated`."
 )
 AXIS_TEXT = (
     "Each box is a call state, or states of one rank (`=`: the later delivered wins), "
     "lowest rank first; an arrow names the facts that put the call in the box (in the "
     "state they name, or after `→`) from the box it leaves, from every box of lower rank "
-    "and from the other states of its own box (`[*]`: no state reported yet); any other "
-    "fact is stale for the call state."
+    "and from the other states of its own box, unless marked as from here only (`[*]`: no "
+    "state reported yet); any other fact is stale for the call state."
 )
 
 
 def diagram_markdown() -> str:
-    """Everything ``docs/model.md`` embeds as diagrams: the transfer status, then each phase's axis."""
+    """What ``docs/model.md`` embeds as diagrams: the transfer status, then each phase's axis."""
     parts = ["### Transfer status (`rules.RULES`)", STATUS_TEXT, _mermaid(status_diagram())]
     by_diagram: dict[str | None, list[str]] = {}
     for name, phase in PHASES:
