@@ -57,7 +57,7 @@ def boxes(phase: TransferStatus | None) -> list[Box]:
 
 def fact_label(fact: Fact, state: CallState) -> str:
     """A fact's wire words, naming the state it puts the call in unless they start with it."""
-    named = fact.value.split(" ", 1)[0] == state.value
+    named = fact.value.partition(" ")[0] == state.value
     return fact.value if named else f"{fact.value} → {state.value}"
 
 
@@ -83,7 +83,7 @@ def call_state_edges(phase: TransferStatus | None) -> dict[tuple[str, str], list
             edges.setdefault((source, box.id), []).append(fact_label(fact, state))
     if Fact.REJECTED in RULES[phase]:  # a refused POST gives back what only an attempt reports
         for seen, restored in REFUSAL_RESTORES.items():
-            if seen in home and restored in home:
+            if seen in home and restored is not None:  # only ranked states are drawn
                 label = fact_label(Fact.REJECTED, restored) + ONLY_HERE
                 edges.setdefault((home[seen].id, home[restored].id), []).append(label)
     return edges
@@ -128,7 +128,8 @@ def _mermaid(diagram: str) -> str:
 
 
 def _names(names: list[str]) -> str:
-    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} or {names[-1]}"
+    *rest, last = names
+    return f"{', '.join(rest)} or {last}" if rest else last
 
 
 STATUS_TEXT = (
