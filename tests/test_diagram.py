@@ -216,6 +216,7 @@ def claimed_moves(diagram: Diagram) -> set[tuple[CallState | None, Fact, CallSta
         for label in edge.labels:
             fact, state, only_here = _target(label)
             assert state in into, label
+            # the box the arrow leaves ([*]: no state yet), then what it stands for besides
             sources: set[CallState | None] = set(diagram.boxes.get(edge.source, (0, (None,)))[1])
             if not only_here:
                 sources |= {None, *into}

@@ -9,10 +9,11 @@ Two kinds of diagram, both read only from :mod:`transfer_fsm.rules`:
   phase it is read in (``[*]``: no attempt) to the status it moves to;
 * the **call-state axis** of each phase (phases whose tables rank the states
   alike share one): a box per rank, lowest first (states of equal rank share a
-  box), and for each fact one arrow into the state it puts the call in, from
-  the highest box it can still move the call from. Every box below that one
-  moves too, so the axis needs one arrow per fact rather than one per pair of
-  states.
+  box), and for each fact one arrow into the box of the state it puts the call
+  in, from the highest box it can still move the call from. Every box below
+  that one moves too, so the axis needs one arrow per fact rather than one per
+  pair of states. A refused POST moves only the states it restores
+  (``rules.REFUSAL_RESTORES``); its arrows say "from here only".
 """
 
 from __future__ import annotations
