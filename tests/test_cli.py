@@ -1,4 +1,4 @@
-"""The command line replays a log, prints the tables and the schema, fails in one line and a status.
+"""The command line replays a log, prints the tables, diagrams and schema, fails in one line.
 
 Exit status: 0 every body applied, 1 some bodies rejected, 2 usage error or
 input that is not a readable log. The error cases run the real program
@@ -20,7 +20,16 @@ import pytest
 from flows import FLOWS
 
 import transfer_fsm as tf
-from transfer_fsm.cli import BEGIN, END, EXAMPLE, SCHEMA_FILE, main, schema_text
+from transfer_fsm.cli import (
+    BEGIN,
+    DIAGRAM_BEGIN,
+    DIAGRAM_END,
+    END,
+    EXAMPLE,
+    SCHEMA_FILE,
+    main,
+    schema_text,
+)
 from transfer_fsm.render import generated_markdown
 from transfer_fsm.snapshot import json_schema
 
@@ -243,10 +252,19 @@ def test_the_installed_version_is_the_one_in_the_source() -> None:
     [
         (
             [],
-            ["replay", "table", "schema", "--version", "exit status:", "some bodies were rejected"],
+            [
+                "replay",
+                "table",
+                "diagram",
+                "schema",
+                "--version",
+                "exit status:",
+                "some bodies were rejected",
+            ],
         ),
         (["replay"], ["FILE", "'-' reads standard input", "--requested", "exit status:"]),
         (["table"], ["--write FILE", BEGIN, END]),
+        (["diagram"], ["--write FILE", "Mermaid", DIAGRAM_BEGIN, DIAGRAM_END, "exit status:"]),
         (["schema"], ["--write FILE", "Call.to_dict", SCHEMA_FILE, "exit status:"]),
     ],
 )

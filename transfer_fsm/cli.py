@@ -1,11 +1,12 @@
-"""The ``transfer-fsm`` command (also ``python -m transfer_fsm``): replay, table and schema.
+"""The ``transfer-fsm`` command (also ``python -m transfer_fsm``): replay, table, diagram, schema.
 
 ``replay`` reads a notification log (a JSON array of commsNotifications
 bodies, one body per line, or a single body; ``-`` for standard input),
 reduces every notification into its call and prints one line per
 notification, then each call's final view. Without FILE it replays a bundled
 log of a failed consultative transfer. ``table`` prints the transition tables,
-``schema`` the JSON Schema of call snapshots (``Call.to_dict``).
+``diagram`` the Mermaid state diagrams drawn from them, ``schema`` the JSON
+Schema of call snapshots (``Call.to_dict``).
 
 Exit status: 0 when every body was applied, 1 when some bodies were rejected,
 2 for a usage error or input that cannot be read as a log (one line on
@@ -26,6 +27,7 @@ from pathlib import Path
 from typing import TextIO
 
 from . import __version__
+from .diagram import diagram_markdown
 from .parse import NotificationError, decode, parse_notifications
 from .render import generated_markdown
 from .report import step
@@ -148,6 +150,7 @@ def replay(bodies: Sequence[object], requested: bool, out: TextIO) -> tuple[dict
 
 
 BEGIN, END = "<!-- generated:table -->", "<!-- /generated:table -->"
+DIAGRAM_BEGIN, DIAGRAM_END = "<!-- generated:diagram -->", "<!-- /generated:diagram -->"
 
 
 def read_text(path: str) -> str:
@@ -173,15 +176,23 @@ def _name(path: str) -> str:
     return "standard input" if path == "-" else path
 
 
-def write_generated(path: str) -> None:
-    """Replace what stands between the generated-table markers of a Markdown file."""
+GENERATED = {
+    "table": (generated_markdown, BEGIN, END),
+    "diagram": (diagram_markdown, DIAGRAM_BEGIN, DIAGRAM_END),
+}
+"""What each generating command prints, and the markers its ``--write`` writes between."""
+
+
+def write_generated(path: str, command: str) -> None:
+    """Replace what stands between a generating command's markers in a Markdown file."""
+    generate, opening, closing = GENERATED[command]
     text = read_text(path)
-    head, begin, rest = text.partition(BEGIN)
-    _, end, tail = rest.partition(END)
+    head, begin, rest = text.partition(opening)
+    _, end, tail = rest.partition(closing)
     if not (begin and end):
-        raise InputError(f"{path}: no {BEGIN} ... {END} markers to write between")
+        raise InputError(f"{path}: no {opening} ... {closing} markers to write between")
     try:
-        Path(path).write_text(f"{head}{BEGIN}\n{generated_markdown()}\n{END}{tail}", "utf-8")
+        Path(path).write_text(f"{head}{opening}\n{generate()}\n{closing}{tail}", "utf-8")
     except OSError as error:
         raise InputError(f"{path}: cannot write: {error.strerror or error}") from None
 
@@ -209,8 +220,8 @@ def parser(prog: str = PROG) -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(
         prog=prog,
         description="Reconcile Microsoft Graph call-transfer notifications delivered in any "
-        "order:\nreplay a log of webhook bodies, print the state machine's tables or the\n"
-        "JSON Schema of stored calls.",
+        "order:\nreplay a log of webhook bodies, print the state machine's tables, its\n"
+        "diagrams or the JSON Schema of stored calls.",
         epilog=f'{EXIT_STATUS}\n\nRun "{prog} COMMAND --help" for the arguments of a command.',
         formatter_class=formatter,
     )
@@ -252,6 +263,20 @@ def parser(prog: str = PROG) -> argparse.ArgumentParser:
     table_cmd.add_argument(
         "--write", metavar="FILE", help="write the tables into FILE between its marker lines"
     )
+    diagram_cmd = commands.add_parser(
+        "diagram",
+        help="print the state diagrams as Markdown (Mermaid)",
+        description="Print Mermaid state diagrams of the transfer status and of the call-state\n"
+        "axis in each phase, generated from the state machine's rules, as Markdown\n"
+        "(mermaid code blocks, which GitHub draws). With --write FILE, put them into\n"
+        f"FILE instead, between the lines\n  {DIAGRAM_BEGIN}\n  {DIAGRAM_END}\n"
+        "which FILE must already hold (as docs/model.md does).",
+        epilog="exit status: 0 done, 2 usage error or a FILE that cannot be rewritten.",
+        formatter_class=formatter,
+    )
+    diagram_cmd.add_argument(
+        "--write", metavar="FILE", help="write the diagrams into FILE between its marker lines"
+    )
     schema_cmd = commands.add_parser(
         "schema",
         help="print the JSON Schema of call snapshots (Call.to_dict)",
@@ -270,11 +295,11 @@ def main(argv: Sequence[str] | None = None, prog: str = PROG) -> int:
     """Run the command line; returns the exit status (see :data:`APPLIED`)."""
     args = parser(prog).parse_args(argv)
     try:
-        if args.command == "table":
+        if args.command in GENERATED:
             if args.write is None:
-                sys.stdout.write(generated_markdown() + "\n")
+                sys.stdout.write(GENERATED[args.command][0]() + "\n")
             else:
-                write_generated(args.write)
+                write_generated(args.write, args.command)
             return APPLIED
         if args.command == "schema":
             if args.write is None:

@@ -2,6 +2,7 @@
 
 ``python -m transfer_fsm table`` prints this; ``docs/model.md`` embeds it
 between ``<!-- generated:table -->`` markers and a test keeps the two equal.
+The diagrams are :mod:`transfer_fsm.diagram`'s.
 """
 
 from __future__ import annotations
@@ -100,22 +101,6 @@ def precondition_tables() -> str:
     return "\n".join(lines)
 
 
-def status_diagram() -> str:
-    """A Mermaid state diagram of the transfer status, from the rules."""
-    edges: dict[tuple[str, str], list[str]] = {}
-    for name, phase in PHASES:
-        for fact, rule in RULES[phase].items():
-            status = advances_to(rule, phase)
-            if status is None:
-                continue
-            source = "[*]" if phase is None else name
-            edges.setdefault((source, status.value), []).append(fact.name.lower())
-    lines = ["stateDiagram-v2"]
-    for (source, target), facts in edges.items():
-        lines.append(f"    {source} --> {target}: {' / '.join(facts)}")
-    return "\n".join(lines)
-
-
 def generated_markdown() -> str:
     """Everything ``docs/model.md`` embeds from the table."""
     return "\n\n".join(
@@ -129,8 +114,6 @@ def generated_markdown() -> str:
             lifecycle_order() + "; `terminated` is absorbing.",
             "### Media axis (`rules.MEDIA`)",
             media_table(),
-            "### Transfer status (derived from `rules.RULES`)",
-            "```mermaid\n" + status_diagram() + "\n```",
             "### Preconditions and the replaced call "
             "(`rules.STATE_BLOCKER`, `rules.STATUS_BLOCKER`, `rules.LEG_FATE`)",
             "A call may be transferred when neither its state nor its attempt blocks it "
