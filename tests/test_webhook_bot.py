@@ -28,7 +28,7 @@ from typing import Any
 import aiohttp
 import pytest
 from bot_process import Signer, running_bot, serving
-from flows import FLOWS, VARIANT_FLOWS, Flow
+from flows import FLOWS, VARIANT_FLOWS, Flow, request_of
 
 import transfer_fsm as tf
 from transfer_fsm.store import SQLiteStore
@@ -43,16 +43,6 @@ TERMINAL = {
 }
 
 
-def documented_flow(flow: Flow, call_id: str) -> tuple[list[Body], tf.Call]:
-    """The flow's bodies and final view for call ``call_id``.
-
-    (``transfer_fsm.testing.documented_flows(call_id=...)`` will do this; swap it in here.)
-    """
-    old = flow.final.call_id
-    bodies = [json.loads(json.dumps(body).replace(old, call_id)) for body in flow.bodies]
-    return bodies, flow.final._replace(call_id=call_id)
-
-
 def established(call_id: str) -> Body:
     """Graph's notification that the call is up, audio flowing."""
     data = {"state": "established", "mediaState": {"audio": "active"}}
@@ -65,12 +55,14 @@ class Plan:
 
     def __init__(self, flow: Flow) -> None:
         self.call_id = str(uuid.uuid4())
-        self.bodies, final = documented_flow(flow, self.call_id)
+        about = flow.about(self.call_id)  # the kit's flow, about this call
+        self.bodies, final = list(about.bodies), about.final
         self.ask: Body = {"target": {"user": {"id": USER}}}
         leg = None
-        if "consultative" in flow.name:
+        asked = request_of(flow)
+        if asked.replaces_call_id is not None:
             leg = self.ask["replacesCallId"] = str(uuid.uuid4())
-        context = flow.request.client_context
+        context = asked.client_context
         if context is not None:
             self.ask["clientContext"] = context
         self.request = (
