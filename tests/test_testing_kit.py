@@ -19,8 +19,9 @@ from typing import Any
 
 import pytest
 from flows import DOCS, SEED
-from hypothesis import given, settings
+from hypothesis import find, given, settings
 from hypothesis import strategies as st
+from hypothesis.errors import NoSuchExample
 
 import transfer_fsm as tf
 from transfer_fsm import Audio, Call, CallState, TransferStatus
@@ -36,6 +37,10 @@ from transfer_fsm.testing.conform import describe
 MY_CALL = "my-call-0001"
 FLOWS = documented_flows(call_id=MY_CALL)
 BY_NAME = {flow.name: flow for flow in FLOWS}
+FAILED = (
+    "v1.0 consultative (500/7700) failure, "
+    "accepted after audio inactive, established before audio active"
+)
 
 
 def reference(start: Call, bodies: list[Body]) -> Call:
@@ -167,6 +172,10 @@ def test_only_observed_failures_with_the_restore_first_are_not_documented() -> N
         "direct failure, accepted after audio inactive, established after audio active, observed"
     ]
     assert all(other.documented([body, *other.bodies]) for body in other.bodies)
+    # some of the bodies: without the restore nothing is ambiguous; the restore alone is
+    assert failing.documented([transferring, inactive])
+    assert failing.documented([])
+    assert not failing.documented([restore, restore])
 
 
 # -- deliveries ----------------------------------------------------------------------
@@ -216,9 +225,55 @@ def test_a_handler_may_change_the_bodies_it_is_given() -> None:
     assert flow.bodies == documented_flows(call_id=MY_CALL)[0].bodies
 
 
+def test_by_default_up_to_six_copies_and_any_body_may_be_copied() -> None:
+    flow = BY_NAME["consultative success, accepted after audio inactive"]
+    n = len(flow.bodies)
+    limits = settings(database=None, max_examples=500)
+    assert len(find(deliveries(flow), lambda d: len(d) >= n + 6, settings=limits)) == n + 6
+    for body in (flow.bodies[0], flow.bodies[-1]):
+
+        def twice(delivered: list[Body], body: Body = body) -> bool:
+            return delivered.count(body) > 1
+
+        assert find(deliveries(flow), twice, settings=limits).count(body) == 2
+    with pytest.raises(NoSuchExample):
+        find(deliveries(flow), lambda d: len(d) > n + 6, settings=limits)
+
+
+def test_with_no_copies_a_delivery_is_a_shuffle() -> None:
+    flow = BY_NAME["consultative success, accepted after audio inactive"]
+
+    @settings(max_examples=50, database=None)
+    @given(deliveries(flow, max_copies=0))
+    def shuffled(delivered: list[Body]) -> None:
+        assert sorted(map(canonical, delivered)) == sorted(map(canonical, flow.bodies))
+
+    shuffled()
+
+
 def test_max_copies_must_not_be_negative() -> None:
     with pytest.raises(ValueError, match="max_copies"):
         deliveries(FLOWS[0], max_copies=-1)
+
+
+def test_a_body_is_described_by_its_state_audio_result_and_reason() -> None:
+    assert [describe(body) for body in BY_NAME[FAILED].bodies] == [
+        "transferring",
+        "transferring, audio inactive",
+        "transferAccepted",
+        "established, 500/7700",
+        "established, audio active",
+    ]
+    legacy = BY_NAME["legacy beta commsOperation transfer"]
+    assert [describe(body) for body in legacy.bodies] == [
+        "running, 200/transferring",
+        "completed, 200/transferAccepted",
+        "terminated, AppTransferred",
+    ]
+    two = {"value": [*FLOWS[0].bodies[0]["value"], {"resourceData": [1]}, "x"]}
+    assert describe(two) == "transferring; (no resourceData); (no resourceData)"
+    assert describe({"value": [{"resourceData": {}}]}) == "-"
+    assert describe({}) == ""
 
 
 # -- FakeGraph -----------------------------------------------------------------------

@@ -35,14 +35,12 @@ def deliveries(flow: Flow, *, max_copies: int = MAX_COPIES) -> st.SearchStrategy
     """
     if max_copies < 0:
         raise ValueError(f"max_copies: zero or more, got {max_copies!r}")
-    count = len(flow.bodies)
+    indexes = range(len(flow.bodies))
 
     @st.composite
     def delivered(draw: st.DrawFn) -> list[Body]:
-        order = list(draw(st.permutations(range(count))))
-        for _ in range(draw(st.integers(0, max_copies))):
-            again = draw(st.integers(0, count - 1))
-            order.insert(draw(st.integers(0, len(order))), again)
+        copies = draw(st.lists(st.sampled_from(indexes), max_size=max_copies))
+        order = draw(st.permutations([*indexes, *copies]))
         return [copy.deepcopy(flow.bodies[index]) for index in order]
 
     return delivered().filter(flow.documented)
@@ -71,20 +69,12 @@ def describe(body: Mapping[str, Any]) -> str:
     return "; ".join(parts)
 
 
-def _indices(flow: Flow, delivery: Sequence[Body]) -> list[int]:
-    return [flow.bodies.index(body) for body in delivery]
-
-
 def _failure(flow: Flow, delivery: Sequence[Body], found: str, expected: object) -> str:
+    indexes = [flow.bodies.index(body) for body in delivery]
     lines = [
         f"flow {flow.name!r}: the handler's view differs from the reference",
-        f"delivery (the flow's bodies by index, as delivered): {_indices(flow, delivery)}",
-        *(
-            f"  {at}. #{index} {describe(body)}"
-            for at, (index, body) in enumerate(
-                zip(_indices(flow, delivery), delivery, strict=True), 1
-            )
-        ),
+        f"delivery (the flow's bodies by index, as delivered): {indexes}",
+        *(f"  {at}. #{i} {describe(flow.bodies[i])}" for at, i in enumerate(indexes, 1)),
         f"handler:   {found}",
         f"reference: {expected!r}",
     ]

@@ -117,29 +117,25 @@ class Flow:
         transfer began (ambiguity 1), which reads as the call's media before
         the transfer.
         """
-        if not self._restores:
-            return True
-        restore = [self.bodies[i] for i in self._restores]
-        seen_other = False
-        for body in delivery:
-            if body in restore:
-                if seen_other:
-                    return True
-            else:
-                seen_other = True
-        return not any(body in restore for body in delivery)
+        restore = [self.bodies[index] for index in self._restores]
+        first_other = next(
+            (at for at, body in enumerate(delivery) if body not in restore), len(delivery)
+        )
+        return first_other == 0 or any(body in restore for body in delivery[first_other:])
 
 
 def _with_state(body: Body, state: str) -> Body:
     changed = copy.deepcopy(body)
-    changed["value"][0]["resourceData"]["state"] = state
+    (item,) = changed["value"]
+    item["resourceData"]["state"] = state
     return changed
 
 
 def _code_200_success() -> Body:
     """The success as the call-delete end-reason table gives it: 200/7015, as strings."""
     body: Body = copy.deepcopy(DOCS["v1-completed-7015"])
-    body["value"][0]["resourceData"]["resultInfo"].update(code="200", subcode="7015")
+    (item,) = body["value"]
+    item["resourceData"]["resultInfo"].update(code="200", subcode="7015")
     return body
 
 
@@ -153,8 +149,10 @@ def _legacy_call(state: str, audio: str) -> Body:
 def _legacy_failed_operation() -> Body:
     """The legacy transfer operation failing (inferred: the page documents running, completed)."""
     body: Body = copy.deepcopy(DOCS["legacy-operation-accepted"])
-    data = body["value"][0]["resourceData"]
-    data.update(status="failed", resultInfo={"code": "500", "subCode": "7000", "message": "x"})
+    (item,) = body["value"]
+    item["resourceData"].update(
+        status="failed", resultInfo={"code": "500", "subCode": "7000", "message": "x"}
+    )
     return body
 
 
