@@ -250,33 +250,36 @@ def parser(prog: str = PROG) -> argparse.ArgumentParser:
         help="reduce TransferRequested into each call before its first notification, as a "
         "bot does before it POSTs the transfer",
     )
-    table_cmd = commands.add_parser(
-        "table",
-        help="print the transition tables as Markdown",
-        description="Print the state machine's transition tables, generated from its rules, as\n"
-        "Markdown. With --write FILE, put them into FILE instead, between the lines\n"
-        f"  {BEGIN}\n  {END}\n"
-        "which FILE must already hold (as docs/model.md does).",
-        epilog="exit status: 0 done, 2 usage error or a FILE that cannot be rewritten.",
-        formatter_class=formatter,
-    )
-    table_cmd.add_argument(
-        "--write", metavar="FILE", help="write the tables into FILE between its marker lines"
-    )
-    diagram_cmd = commands.add_parser(
-        "diagram",
-        help="print the state diagrams as Markdown (Mermaid)",
-        description="Print Mermaid state diagrams of the transfer status and of the call-state\n"
-        "axis in each phase, generated from the state machine's rules, as Markdown\n"
-        "(mermaid code blocks, which GitHub draws). With --write FILE, put them into\n"
-        f"FILE instead, between the lines\n  {DIAGRAM_BEGIN}\n  {DIAGRAM_END}\n"
-        "which FILE must already hold (as docs/model.md does).",
-        epilog="exit status: 0 done, 2 usage error or a FILE that cannot be rewritten.",
-        formatter_class=formatter,
-    )
-    diagram_cmd.add_argument(
-        "--write", metavar="FILE", help="write the diagrams into FILE between its marker lines"
-    )
+    for name, what, lead in (
+        (
+            "table",
+            "the transition tables",
+            "Print the state machine's transition tables, generated from its rules, as\nMarkdown.",
+        ),
+        (
+            "diagram",
+            "the state diagrams",
+            "Print Mermaid state diagrams of the transfer status and of the call-state\n"
+            "axis in each phase, generated from the state machine's rules, as Markdown\n"
+            "(mermaid code blocks, which GitHub draws).",
+        ),
+    ):
+        _, opening, closing = GENERATED[name]
+        command = commands.add_parser(
+            name,
+            help=f"print {what} as Markdown" + (" (Mermaid)" if name == "diagram" else ""),
+            description=f"{lead}\n"
+            "With --write FILE, put them into FILE instead, between the lines\n"
+            f"  {opening}\n  {closing}\n"
+            "which FILE must already hold (as docs/model.md does).",
+            epilog="exit status: 0 done, 2 usage error or a FILE that cannot be rewritten.",
+            formatter_class=formatter,
+        )
+        command.add_argument(
+            "--write",
+            metavar="FILE",
+            help=f"write {what} into FILE between its marker lines",
+        )
     schema_cmd = commands.add_parser(
         "schema",
         help="print the JSON Schema of call snapshots (Call.to_dict)",

@@ -185,15 +185,26 @@ _LEGACY = consultative_transfer(  # the legacy beta page's request
 UP = Call(SEED_CALL_ID, CallState.ESTABLISHED, Audio.ACTIVE)
 
 
-def _completed(request: TransferRequest, result: ResultInfo | None, reason: str | None) -> Call:
+def _completed(
+    request: TransferRequest,
+    result: ResultInfo | None,
+    reason: str | None,
+    call_id: str = SEED_CALL_ID,
+) -> Call:
     transfer = Transfer(TransferStatus.COMPLETED, result, None, Audio.INACTIVE, request.event)
-    return Call(SEED_CALL_ID, CallState.TERMINATED, Audio.INACTIVE, transfer, result, reason)
+    return Call(call_id, CallState.TERMINATED, Audio.INACTIVE, transfer, result, reason)
 
 
-def _failed(request: TransferRequest, subcode: int, context: str | None) -> Call:
-    result = ResultInfo(500, subcode, "<message>")
+def _failed(
+    request: TransferRequest,
+    failure: int | ResultInfo,
+    context: str | None,
+    call_id: str = SEED_CALL_ID,
+) -> Call:
+    """Failed, audio restored; ``failure`` is a subcode of 500 with the seed's message."""
+    result = failure if isinstance(failure, ResultInfo) else ResultInfo(500, failure, "<message>")
     transfer = Transfer(TransferStatus.FAILED, result, context, Audio.ACTIVE, request.event)
-    return Call(SEED_CALL_ID, CallState.ESTABLISHED, Audio.ACTIVE, transfer, result, None)
+    return Call(call_id, CallState.ESTABLISHED, Audio.ACTIVE, transfer, result, None)
 
 
 def _flow(name: str, request: TransferRequest, bodies: Sequence[Body], final: Call) -> Flow:
@@ -249,23 +260,8 @@ def _failure(
 
 def _legacy_flows() -> tuple[Flow, Flow]:
     """The legacy operation completing, and failing (which only the request tells apart)."""
-    completed = Call(
-        LEGACY_CALL_ID,
-        CallState.TERMINATED,
-        Audio.INACTIVE,
-        Transfer(TransferStatus.COMPLETED, None, None, Audio.INACTIVE, _LEGACY.event),
-        None,
-        "AppTransferred",
-    )
-    failure = ResultInfo(500, 7000, "x")
-    failed = Call(
-        LEGACY_CALL_ID,
-        CallState.ESTABLISHED,
-        Audio.ACTIVE,
-        Transfer(TransferStatus.FAILED, failure, None, Audio.ACTIVE, _LEGACY.event),
-        failure,
-        None,
-    )
+    completed = _completed(_LEGACY, None, "AppTransferred", LEGACY_CALL_ID)
+    failed = _failed(_LEGACY, ResultInfo(500, 7000, "x"), None, LEGACY_CALL_ID)
     return (
         _flow(
             "legacy beta commsOperation transfer",
