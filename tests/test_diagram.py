@@ -250,6 +250,19 @@ def test_every_call_state_arrow_is_a_move_and_every_move_an_arrow(diagram: Diagr
         assert made_moves(phase, shown) == claims, phase
 
 
+@pytest.mark.parametrize("diagram", AXES, ids=[d.heading for d in AXES])
+def test_a_state_the_phase_does_not_rank_moves_as_no_state_does(diagram: Diagram) -> None:
+    """``[*]`` stands for them too: in phase failed a call may still say transferring."""
+    shown = {state for _, states in diagram.boxes.values() for state in states}
+    unshown = [state for state in CallState if state not in shown]
+    assert unshown
+    for phase in phases_of(diagram):
+        from_nothing = {(fact, to) for _, fact, to in made_moves(phase, [None])}
+        for state in unshown:
+            moves = {(fact, to) for _, fact, to in made_moves(phase, [state])}
+            assert moves == {(fact, to) for fact, to in from_nothing if to is not state}, state
+
+
 def test_every_phase_has_its_call_state_axis_or_moves_nothing() -> None:
     drawn = [phase for diagram in AXES for phase in phases_of(diagram)]
     assert len(drawn) == len(set(drawn))

@@ -10,6 +10,7 @@ notifications in arrival order, naming the flow and a minimal delivery.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import random
 import subprocess
@@ -28,6 +29,7 @@ from transfer_fsm import Audio, Call, CallState, TransferStatus
 from transfer_fsm.testing import (
     Body,
     FakeGraph,
+    Flow,
     assert_conforms,
     deliveries,
     documented_flows,
@@ -139,13 +141,17 @@ def test_the_documented_order_of_every_flow_ends_in_its_final_view() -> None:
 def test_each_call_returns_new_bodies_so_a_test_may_change_them() -> None:
     first = documented_flows(call_id=MY_CALL)
     first[0].bodies[0]["value"][0]["resourceData"]["state"] = "changed"
+    assert first[0].request is not None
+    assert FLOWS[0].request is not None
+    first[0].request.body["transferTarget"]["endpointType"] = "changed"
+    assert FLOWS[0].request.body["transferTarget"]["endpointType"] == "default"
     assert documented_flows(call_id=MY_CALL)[0].bodies == FLOWS[0].bodies
     assert FLOWS[0].bodies[0]["value"][0]["resourceData"]["state"] == "transferring"
 
 
-@pytest.mark.parametrize("bad", ["", "a/b", 7, None])
+@pytest.mark.parametrize("bad", ["", "a/b", "call?1", "call#1", 7, None])
 def test_a_call_id_a_resource_url_cannot_carry_is_refused(bad: Any) -> None:
-    with pytest.raises(ValueError, match="call_id: a non-empty call id without '/'"):
+    with pytest.raises(ValueError, match=r"call_id: a non-empty call id without '/', '\?' or '#'"):
         FLOWS[0].about(bad)
     if bad is not None:
         with pytest.raises(ValueError, match="call_id"):
@@ -172,10 +178,17 @@ def test_only_observed_failures_with_the_restore_first_are_not_documented() -> N
         "direct failure, accepted after audio inactive, established after audio active, observed"
     ]
     assert all(other.documented([body, *other.bodies]) for body in other.bodies)
-    # some of the bodies: without the restore nothing is ambiguous; the restore alone is
-    assert failing.documented([transferring, inactive])
-    assert failing.documented([])
-    assert not failing.documented([restore, restore])
+    # a delivery must hold every body of the flow and nothing else
+    assert not failing.documented([transferring, inactive, accepted, failed])
+    assert not failing.documented([])
+    assert not with_request.documented([*with_request.bodies, FLOWS[0].bodies[-1]])
+    assert not with_request.documented(with_request.about("another-call").bodies)
+    # the restore is found by what it says, so a flow rebuilt or reordered keeps the rule
+    rebuilt = Flow(
+        failing.name, failing.start, None, tuple(reversed(failing.bodies)), failing.final
+    )
+    assert not rebuilt.documented([restore, transferring, inactive, accepted, failed])
+    assert rebuilt.documented([transferring, restore, inactive, accepted, failed])
 
 
 # -- deliveries ----------------------------------------------------------------------
@@ -404,6 +417,34 @@ def test_a_handler_that_raises_fails_with_the_flow_and_the_error() -> None:
     order = json.loads(str(caught.value).split("as delivered): ")[1].split("\n")[0])
     assert (len(order), sorted(set(order))) == (5, [0, 1, 2, 3])
     assert isinstance(caught.value.__cause__, KeyError)
+
+
+def test_a_handler_failing_in_two_ways_still_gets_one_assertion_error() -> None:
+    """Raising on some deliveries and answering wrong on others is one failure, not a group."""
+
+    def two_ways(start: Call, bodies: list[Body]) -> Call:
+        if len(bodies) > len({canonical(body) for body in bodies}):
+            raise KeyError("a copy")
+        return arrival_order(start, bodies)
+
+    with pytest.raises(AssertionError, match=r"^flow 'direct success, accepted after audio"):
+        assert_conforms(two_ways, view=state_and_audio, flows=FLOWS[:1], max_examples=200)
+
+
+def test_a_result_that_is_not_a_call_fails_naming_what_came_back() -> None:
+    def answers_nothing(start: Call, bodies: list[Body]) -> Call:
+        return None  # type: ignore[return-value]
+
+    with pytest.raises(AssertionError, match=r"handler:   returned None, not a transfer_fsm.Call"):
+        assert_conforms(answers_nothing, view=state_and_audio, flows=FLOWS[:1], max_examples=5)
+
+
+def test_a_cancelled_handler_fails_naming_the_flow() -> None:
+    def cancelled(start: Call, bodies: list[Body]) -> Call:
+        raise asyncio.CancelledError
+
+    with pytest.raises(AssertionError, match=r"(?s)^flow 'direct success.*raised CancelledError"):
+        assert_conforms(cancelled, flows=FLOWS[:1], max_examples=5)
 
 
 def test_the_view_compares_only_what_the_bot_keeps() -> None:

@@ -145,7 +145,8 @@ AXIS_TEXT = (
     "lowest rank first; an arrow names the facts that put the call in the box (in the "
     "state they name, or after `→`) from the box it leaves, from every box of lower rank "
     "and from the other states of its own box, unless marked as from here only (`[*]`: no "
-    "state reported yet); any other fact is stale for the call state."
+    "state reported yet, or a state this phase does not rank, such as `transferring` after "
+    "a failed attempt); any other fact is stale for the call state."
 )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import copy
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -9,9 +10,10 @@ from typing import Any
 try:
     from hypothesis import HealthCheck, Phase, example, given, settings
     from hypothesis import strategies as st
-except ImportError as error:  # pragma: no cover - depends on the environment
-    raise ImportError(
-        "transfer_fsm.testing needs hypothesis: pip install 'transfer-fsm[testing]'"
+except ModuleNotFoundError as error:  # pragma: no cover - depends on the environment
+    raise ModuleNotFoundError(
+        "transfer_fsm.testing needs hypothesis: pip install 'transfer-fsm[testing]'",
+        name="hypothesis",
     ) from error
 
 from ..values import Call
@@ -92,11 +94,14 @@ def _check_flow(
     def conforms(delivery: list[Body]) -> None:
         shown = copy.deepcopy(delivery)
         try:
-            found = view(handler(flow.requested, delivery))
-        except Exception as error:
+            result = handler(flow.requested, delivery)
+        except (Exception, asyncio.CancelledError) as error:
             raise AssertionError(_failure(flow, shown, f"raised {error!r}", expected)) from error
-        if found != expected:
-            raise AssertionError(_failure(flow, shown, repr(found), expected))
+        if not isinstance(result, Call):
+            found = f"returned {result!r}, not a transfer_fsm.Call"
+            raise AssertionError(_failure(flow, shown, found, expected))
+        if view(result) != expected:
+            raise AssertionError(_failure(flow, shown, repr(view(result)), expected))
 
     conforms()
 
@@ -120,8 +125,11 @@ def assert_conforms(
     (``lambda call: (call.state, call.audio)``, say), by default all of it.
     Raises ``AssertionError`` naming the first flow that fails and a minimal
     failing delivery (hypothesis shrinks it); an exception from the handler
-    fails the same way. Runs under hypothesis' current settings profile
-    (derandomize it in CI), without its example database.
+    fails the same way, and so does a result that is not a ``Call``. Runs
+    under hypothesis' current settings profile (derandomize it in CI),
+    without its example database. It runs hypothesis itself, so call it from
+    a plain test, not from inside a ``@given`` test (hypothesis refuses
+    nested ``@given``).
     """
     limits = settings(
         settings.default,
@@ -130,6 +138,7 @@ def assert_conforms(
         deadline=None,
         phases=(Phase.explicit, Phase.generate, Phase.shrink),
         suppress_health_check=list(HealthCheck),
+        report_multiple_bugs=False,  # one AssertionError, for the first flow that fails
     )
     for flow in documented_flows() if flows is None else flows:
         _check_flow(handler, flow, view or _whole, limits)

@@ -22,7 +22,7 @@ from __future__ import annotations
 import copy
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
@@ -62,6 +62,16 @@ _TENANT = "72f988bf-86f1-41af-91ab-2d7cd011db47"
 _LEG = "e5d39592-99bd-4db8-bca8-30fb894ec51d"
 
 
+def _is_restore(body: Mapping[str, Any]) -> bool:
+    """The audio-active notification that still says ``established`` (docs/model.md, 1)."""
+    return any(
+        isinstance(event, CallNotification)
+        and event.audio is Audio.ACTIVE
+        and event.state is CallState.ESTABLISHED
+        for event in parse_notifications(body)
+    )
+
+
 @dataclass(frozen=True)
 class Flow:
     """One documented flow in one documented production order.
@@ -79,7 +89,6 @@ class Flow:
     request: TransferRequest | None
     bodies: tuple[Body, ...]
     final: Call
-    _restores: frozenset[int] = field(default=frozenset(), repr=False, compare=False)
 
     @property
     def requested(self) -> Call:
@@ -93,35 +102,53 @@ class Flow:
     def about(self, call_id: str) -> Flow:
         """The same flow about another call: ``call_id`` in its bodies and its views.
 
-        Raises ``ValueError`` when ``call_id`` is empty or holds ``/``, which a
-        call id in a resource URL cannot.
+        Its bodies and its request's body are new copies. Raises ``ValueError``
+        as :func:`check_call_id` does.
         """
-        if not isinstance(call_id, str) or not call_id or "/" in call_id:
-            raise ValueError(f"call_id: a non-empty call id without '/', got {call_id!r}")
+        check_call_id(call_id)
         old = self.final.call_id
+        request = self.request
+        if request is not None:
+            request = TransferRequest(copy.deepcopy(request.body), request.event)
         return Flow(
             self.name,
             self.start._replace(call_id=call_id),
-            self.request,
+            request,
             tuple(_about(body, old, call_id) for body in self.bodies),
             self.final._replace(call_id=call_id),
-            self._restores,
         )
 
     def documented(self, delivery: Sequence[Mapping[str, Any]]) -> bool:
-        """Whether ``final`` is the reference view of ``delivery`` (some of this flow's bodies).
+        """Whether ``final`` is the reference view of ``delivery``, a delivery of this flow.
 
-        False only for an interleaving ``docs/model.md`` lists as ambiguous:
-        in an observed flow, every copy of the audio-active restore (which
-        still says ``established``) delivered before anything that shows the
-        transfer began (ambiguity 1), which reads as the call's media before
-        the transfer.
+        ``delivery`` must hold every body of the flow at least once and
+        nothing else (False otherwise). It is then False only for an
+        interleaving ``docs/model.md`` lists as ambiguous: in an observed flow,
+        every copy of the audio-active restore (which still says
+        ``established``) delivered before anything that shows the transfer
+        began (ambiguity 1), which reads as the call's media before the
+        transfer.
         """
-        restore = [self.bodies[index] for index in self._restores]
-        first_other = next(
-            (at for at, body in enumerate(delivery) if body not in restore), len(delivery)
-        )
-        return first_other == 0 or any(body in restore for body in delivery[first_other:])
+        if not all(body in delivery for body in self.bodies):
+            return False
+        if not all(body in self.bodies for body in delivery):
+            return False
+        if self.request is not None:
+            return True
+        restores = [_is_restore(body) for body in delivery]
+        first_other = restores.index(False) if False in restores else len(restores)
+        return first_other == 0 or any(restores[first_other:])
+
+
+def check_call_id(call_id: object) -> str:
+    """``call_id`` if a resource URL can carry it; else ``ValueError``.
+
+    A call id here is a non-empty string without ``/``, ``?`` or ``#``,
+    which would end it inside ``/communications/calls/{id}``.
+    """
+    if not isinstance(call_id, str) or not call_id or any(c in call_id for c in "/?#"):
+        raise ValueError(f"call_id: a non-empty call id without '/', '?' or '#', got {call_id!r}")
+    return call_id
 
 
 def _with_state(body: Body, state: str) -> Body:
@@ -341,22 +368,11 @@ def _requested_flows() -> list[Flow]:
     ]
 
 
-def _is_restore(body: Body) -> bool:
-    """The audio-active notification that still says ``established`` (docs/model.md, 1)."""
-    return any(
-        isinstance(event, CallNotification)
-        and event.audio is Audio.ACTIVE
-        and event.state is CallState.ESTABLISHED
-        for event in parse_notifications(body)
-    )
-
-
 def _observed(flow: Flow) -> Flow:
     """The flow as a bot that never reduced the request sees it."""
     assert flow.final.transfer is not None
     final = flow.final._replace(transfer=flow.final.transfer._replace(request=None))
-    restores = frozenset(i for i, body in enumerate(flow.bodies) if _is_restore(body))
-    return Flow(f"{flow.name}, observed", flow.start, None, flow.bodies, final, restores)
+    return Flow(f"{flow.name}, observed", flow.start, None, flow.bodies, final)
 
 
 def _about(value: Any, old: str, new: str) -> Any:

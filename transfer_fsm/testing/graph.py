@@ -6,7 +6,7 @@ from random import Random
 from typing import Literal
 
 from ..request import TransferRequest
-from .flows import SEED, SEED_CALL_ID, Body, _about
+from .flows import SEED, SEED_CALL_ID, Body, _about, check_call_id
 
 Outcome = Literal["completed", "failed"]
 
@@ -31,9 +31,7 @@ class FakeGraph:
     """
 
     def __init__(self, call_id: str) -> None:
-        if not isinstance(call_id, str) or not call_id or "/" in call_id:
-            raise ValueError(f"call_id: a non-empty call id without '/', got {call_id!r}")
-        self.call_id = call_id
+        self.call_id = check_call_id(call_id)
         self.ended = False
         """Whether a completed transfer has removed the call."""
 
