@@ -125,12 +125,16 @@ ABOUT_ONE_CALL = kit.documented_flows(call_id=CALL_ID)
 
 
 @st.composite
-def deliveries(draw: st.DrawFn) -> tuple[Flow, list[tf.Event]]:
+def deliveries(draw: st.DrawFn) -> tuple[Flow, Call, list[tf.Event]]:
     """Any documented flow (with the bot's request or observed), delivered as the
     public kit delivers it: in any order, some bodies again anywhere."""
     flow = draw(st.sampled_from(ABOUT_ONE_CALL))
     bodies = draw(kit.deliveries(flow))
-    return flow, [event for body in bodies for event in tf.parse_notifications(body)]
+    start = flow.requested  # up, audio flowing; with a request, also from nothing known yet
+    if flow.request is not None:
+        fresh = tf.reduce(Call(flow.final.call_id), flow.request.event)
+        start = draw(st.sampled_from([start, fresh]))
+    return flow, start, [event for body in bodies for event in tf.parse_notifications(body)]
 
 
 @given(
@@ -138,10 +142,10 @@ def deliveries(draw: st.DrawFn) -> tuple[Flow, list[tf.Event]]:
     st.lists(EVENTS.filter(lambda e: not isinstance(e, tf.TransferRequested)), max_size=4),
 )
 def test_convergence_with_duplicates_and_late_deliveries(
-    delivery: tuple[Flow, list[tf.Event]], late: list[tf.Event]
+    delivery: tuple[Flow, Call, list[tf.Event]], late: list[tf.Event]
 ) -> None:
-    flow, events = delivery
-    steps = step_through(flow.requested, *events)
+    flow, start, events = delivery
+    steps = step_through(start, *events)
     assert steps[-1].call == flow.final
     if flow.final.state is CallState.TERMINATED:
         after = step_through(flow.final, *late)
@@ -153,10 +157,10 @@ def test_convergence_with_duplicates_and_late_deliveries(
 
 @given(deliveries())
 def test_milestones_fire_at_most_once_and_the_terminal_one_exactly_once(
-    delivery: tuple[Flow, list[tf.Event]],
+    delivery: tuple[Flow, Call, list[tf.Event]],
 ) -> None:
-    flow, events = delivery
-    steps = step_through(flow.requested, *events)
+    flow, start, events = delivery
+    steps = step_through(start, *events)
     fired = Counter(m for s in steps for m in s.milestones)
     assert max(fired.values()) == 1
     terminal = {Milestone.TRANSFER_COMPLETED, Milestone.TRANSFER_FAILED}
