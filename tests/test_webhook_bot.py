@@ -509,8 +509,9 @@ def test_a_start_logs_what_a_killed_run_journaled_before_it_listens(
         lines = bot.log_lines()
         with SQLiteStore(db) as store:
             assert store.journal() == []
-    assert [line["event"] for line in lines] == ["milestone"] * len(left) + ["listening"]
-    assert [{k: v for k, v in line.items() if k != "time"} for line in lines[:-1]] == [
+    # Logged before the bot said where it listens (its "listening" log line may follow).
+    assert [line["event"] for line in lines[len(left) :]] in ([], ["listening"])
+    assert [{k: v for k, v in line.items() if k != "time"} for line in lines[: len(left)]] == [
         {
             "event": "milestone",
             "seq": entry.seq,
@@ -520,7 +521,7 @@ def test_a_start_logs_what_a_killed_run_journaled_before_it_listens(
         }
         for entry in left
     ]
-    assert plan.terminal in {line["milestone"] for line in lines[:-1]}
+    assert plan.terminal in {line["milestone"] for line in lines[: len(left)]}
 
 
 def test_keys_from_a_published_openid_configuration(signer: Signer, tmp_path: Path) -> None:
