@@ -22,11 +22,15 @@ Copy it and make it yours. It needs the ``example`` extra
   ...}``, the exact body it would POST to Graph's ``.../transfer``.
 - ``GET /calls/{id}``: the stored call (``Call.to_dict()``), 404 if unknown.
 
-Logs are JSON lines (stderr, or ``--log FILE``); each milestone the store
-reports (``transferAccepted``, ``transferCompleted``, ...) is logged once per
-call, across redeliveries and restarts: by the worker thread, right after its
-step commits, so a ``kill -9`` can lose at most the line of the one step that
-had just committed (the stored call still has it). Act on milestones there.
+Logs are JSON lines (stderr, or ``--log FILE``). Each milestone the store
+reports (``transferAccepted``, ``transferCompleted``, ...) is logged at least
+once, never lost, as ``{"event": "milestone", "seq": ..., "call_id": ...,
+"milestone": ...}``: the store commits each step's milestones with the step,
+into its journal (``SQLiteStore(journal=True)``, a transactional outbox), and
+the worker thread drains the journal after each step and once at startup,
+before listening: it writes and flushes each entry's line, then forgets the
+entries. A ``kill -9`` between the two writes an entry's line again at the
+next start, with the same ``seq``: dedupe on it. Act on milestones there.
 The first line on stdout is ``{"event": "listening", "host": ..., "port":
 ...}`` (``--port 0`` picks a free port).
 """
@@ -246,12 +250,14 @@ def answer(status: int, data: object) -> web.Response:
 class Calls:
     """The calls, in a :class:`SQLiteStore` run by one worker thread, off the event loop.
 
-    The thread logs each step's milestones as soon as the step has committed,
-    before it applies anything else, so no milestone waits on the event loop.
+    The store journals each step's milestones in the step's transaction; the
+    thread drains the journal (:meth:`drain`) as soon as a step has
+    committed, before it applies anything else, so no milestone waits on the
+    event loop and none is lost if the process dies.
     """
 
     def __init__(self, path: Path, log: Log) -> None:
-        self.store = SQLiteStore(path)
+        self.store = SQLiteStore(path, journal=True)
         self.log = log
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="calls")
 
@@ -261,11 +267,27 @@ class Calls:
         return await asyncio.shield(work)
 
     def apply(self, call_id: str, event: tf.Event, cause: str) -> tf.Step:
-        """Apply one event (atomically), then log its milestones (the store reports each once)."""
+        """Apply one event (atomically, its milestones journaled with it), then drain."""
         step = self.store.apply(call_id, event)
-        for milestone in step.milestones:
-            self.log("milestone", call_id=call_id, milestone=milestone.value, cause=cause)
+        self.drain(cause)
         return step
+
+    def drain(self, cause: str) -> int:
+        """Log every journaled milestone (line written and flushed), then forget them.
+
+        At least once: a crash after a line and before the forget logs that
+        entry again at the next drain, with the same ``seq``. Returns how
+        many were logged.
+        """
+        logged = 0
+        while entries := self.store.journal():
+            for seq, call_id, milestone in entries:
+                self.log(
+                    "milestone", seq=seq, call_id=call_id, milestone=milestone.value, cause=cause
+                )
+            self.store.forget_journal(entries[-1].seq)
+            logged += len(entries)
+        return logged
 
     def apply_all(self, events: Sequence[tf.Notification]) -> None:
         """Apply each event to its call, one transaction each."""
@@ -357,6 +379,7 @@ async def serve(options: argparse.Namespace, log: Log) -> None:
     runner = web.AppRunner(Bot(calls, keys, options.app_id, log).app(), access_log=None)
     await runner.setup()
     try:
+        await calls.run(calls.drain, "startup")  # what a killed run committed but did not log
         await web.TCPSite(runner, options.host, options.port).start()
         host, port = runner.addresses[0][:2]
         print(json.dumps({"event": "listening", "host": host, "port": port}), flush=True)

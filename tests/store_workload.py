@@ -44,6 +44,8 @@ def _options(query: str) -> dict[str, Any]:
     options: dict[str, Any] = dict(parse_qsl(query, strict_parsing=True)) if query else {}
     if "timeout" in options:
         options["timeout"] = float(options["timeout"])
+    if "journal" in options:
+        options["journal"] = options["journal"] == "1"
     return options
 
 
@@ -52,8 +54,8 @@ def open_store(spec: str) -> Iterator[Store]:
     """The store ``spec`` names, closed on exit.
 
     - ``memory:``: a new, empty ``MemoryStore`` (this process only);
-    - ``sqlite:PATH`` or ``sqlite:PATH?synchronous=NORMAL&timeout=5``: an
-      ``SQLiteStore`` on the file ``PATH``;
+    - ``sqlite:PATH`` or ``sqlite:PATH?synchronous=NORMAL&timeout=5&journal=1``:
+      an ``SQLiteStore`` on the file ``PATH``;
     - ``redis:URL``: not yet; the Redis store's tests add that case below.
     """
     kind, _, rest = spec.partition(":")

@@ -222,29 +222,84 @@ LAYOUT_1 = (
     "PRAGMA user_version=1",
 )
 """A file of layout 1, the first layout, written without the store."""
+LAYOUT_2 = (
+    *LAYOUT_1[:-1],
+    "CREATE TABLE milestones ("
+    "seq INTEGER PRIMARY KEY AUTOINCREMENT, call_id TEXT NOT NULL, milestone TEXT NOT NULL)",
+    "PRAGMA user_version=2",
+)
+"""A file of layout 2 (layout 1 and the milestone journal), written without the store."""
 
 
-def test_a_new_file_gets_layout_1_and_a_layout_1_file_opens_without_a_write(
+def old_file(path: Path, layout: tuple[str, ...], call: Call) -> None:
+    """A file made with plain sqlite3 by ``layout``'s statements, holding ``call``."""
+    with closing(sqlite3.connect(path)) as db:
+        for statement in layout:
+            db.execute(statement)
+        db.execute("INSERT INTO calls VALUES (?, ?, NULL)", (call.call_id, encode(call)))
+        db.commit()
+
+
+def tables(path: Path) -> list[tuple[str, str]]:
+    """The file's tables and indexes (sqlite_sequence aside), by name."""
+    query = "SELECT type, name FROM sqlite_master WHERE name != 'sqlite_sequence' ORDER BY name"
+    with closing(sqlite3.connect(path)) as db:
+        return db.execute(query).fetchall()
+
+
+LAYOUT_2_TABLES = [
+    ("table", "calls"),
+    ("index", "calls_ended"),
+    ("table", "links"),
+    ("index", "links_primary"),
+    ("table", "milestones"),
+    ("index", "sqlite_autoindex_calls_1"),
+    ("index", "sqlite_autoindex_links_1"),
+]
+
+
+def test_a_new_file_gets_layout_2_and_a_layout_2_file_opens_without_a_write(
     tmp_path: Path,
 ) -> None:
+    assert LAYOUT == 2
     SQLiteStore(tmp_path / "new.db").close()
     with closing(sqlite3.connect(tmp_path / "new.db")) as db:
-        assert db.execute("PRAGMA user_version").fetchone() == (1,)
+        assert db.execute("PRAGMA user_version").fetchone() == (2,)
+    assert tables(tmp_path / "new.db") == LAYOUT_2_TABLES
     path = tmp_path / "old.db"
     call = tf.reduce(Call("call-a"), request_of(SUCCESS))
-    with closing(sqlite3.connect(path)) as db:
-        for statement in LAYOUT_1:
-            db.execute(statement)
-        db.execute("INSERT INTO calls VALUES ('call-a', ?, NULL)", (encode(call),))
-        db.commit()
+    old_file(path, LAYOUT_2, call)
     with closing(sqlite3.connect(path)) as watcher:
         seen = watcher.execute("PRAGMA data_version").fetchone()
-        with SQLiteStore(path) as store:
+        with SQLiteStore(path, journal=True) as store:
             # data_version changes when another connection commits a change to the file
             assert watcher.execute("PRAGMA data_version").fetchone() == seen
-            assert (store.get("call-a"), store.link("call-a")) == (call, None)
-        assert watcher.execute("PRAGMA user_version").fetchone() == (1,)
+            assert (store.get("call-a"), store.link("call-a"), store.journal()) == (call, None, [])
+        assert watcher.execute("PRAGMA user_version").fetchone() == (2,)
     assert dump(path) == [[("call-a", encode(call), None)], []]
+
+
+def test_a_layout_1_file_keeps_its_calls_and_gains_the_journal(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    call = tf.reduce(Call("call-a"), request_of(SUCCESS))
+    old_file(path, LAYOUT_1, call)
+    assert tables(path) == [name for name in LAYOUT_2_TABLES if name[1] != "milestones"]
+    with closing(sqlite3.connect(path)) as watcher:
+        seen = watcher.execute("PRAGMA data_version").fetchone()
+        with SQLiteStore(path, journal=True) as store:
+            assert watcher.execute("PRAGMA data_version").fetchone() != seen  # it wrote
+            assert (store.get("call-a"), store.link("call-a"), store.journal()) == (call, None, [])
+            _, bodies = flow_as(SUCCESS, "call-a", request_of(SUCCESS))
+            steps = [done for body in bodies for done in store.apply_body(body)]
+            assert [entry[1:] for entry in store.journal()] == [
+                ("call-a", tf.Milestone.AUDIO_INACTIVE),
+                ("call-a", tf.Milestone.TRANSFER_ACCEPTED),
+                ("call-a", tf.Milestone.TRANSFER_COMPLETED),
+                ("call-a", tf.Milestone.CALL_TERMINATED),
+            ]
+        assert watcher.execute("PRAGMA user_version").fetchone() == (2,)
+    assert tables(path) == LAYOUT_2_TABLES
+    assert dump(path)[0] == [("call-a", encode(steps[-1].call), 1)]
 
 
 def test_a_database_that_cannot_use_wal_is_refused() -> None:

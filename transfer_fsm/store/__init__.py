@@ -35,12 +35,14 @@ from .core import (
 from .memory import MemoryStore
 
 if TYPE_CHECKING:
+    from .journal import JournalEntry
     from .redis import AsyncRedisStore, RedisStore, UnknownOutcomeError
     from .sqlite import AsyncSQLiteStore, SQLiteStore
 
 _LAZY = {
     "SQLiteStore": ".sqlite",
     "AsyncSQLiteStore": ".sqlite",
+    "JournalEntry": ".journal",
     "RedisStore": ".redis",
     "AsyncRedisStore": ".redis",
     "UnknownOutcomeError": ".redis",
@@ -61,6 +63,7 @@ __all__ = [
     "Change",
     "ConflictError",
     "IncompleteBodyError",
+    "JournalEntry",
     "Link",
     "MemoryStore",
     "RedisStore",

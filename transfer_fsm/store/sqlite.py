@@ -1,10 +1,12 @@
 """``SQLiteStore``: calls kept in an SQLite file (standard library ``sqlite3``, WAL).
 
-The file holds two tables: ``calls`` (each call's snapshot, as
+The file holds three tables: ``calls`` (each call's snapshot, as
 :func:`~transfer_fsm.store.encode` writes it, and for an ended call its place
-in the order calls ended) and ``links`` (each consultation call id, with the
-primary call whose request named it). ``PRAGMA user_version`` is the layout
-version of these tables.
+in the order calls ended), ``links`` (each consultation call id, with the
+primary call whose request named it) and ``milestones`` (the journal of a
+store opened with ``journal=True``, see :mod:`transfer_fsm.store.journal`).
+``PRAGMA user_version`` is the layout version of these tables: 2 since the
+journal (a file of layout 1 gains the empty ``milestones`` table when opened).
 
 Every ``apply`` is one ``BEGIN IMMEDIATE`` transaction: it takes the file's
 write lock, reads the call, steps it with :func:`~transfer_fsm.store.advance`
@@ -33,12 +35,14 @@ from typing import ParamSpec, TypeVar
 from ..events import Event
 from ..report import Step
 from ..values import Call
+from . import journal as _journal
 from .core import Body, Link, SnapshotCache, advance, apply_each, decode, link_of
+from .journal import JournalEntry
 
 _P = ParamSpec("_P")
 _T = TypeVar("_T")
 
-LAYOUT = 1
+LAYOUT = 2
 """The version of the tables this module reads and writes (``PRAGMA user_version``)."""
 
 SYNCHRONOUS = ("OFF", "NORMAL", "FULL", "EXTRA")
@@ -49,6 +53,7 @@ _SCHEMA = (
     "CREATE INDEX IF NOT EXISTS calls_ended ON calls (ended) WHERE ended IS NOT NULL",
     "CREATE TABLE IF NOT EXISTS links (consultation_id TEXT PRIMARY KEY, primary_id TEXT NOT NULL)",
     "CREATE INDEX IF NOT EXISTS links_primary ON links (primary_id)",
+    _journal.TABLE,
 )
 _SELECT = "SELECT snapshot FROM calls WHERE call_id = ?"
 _INSERT = "INSERT INTO calls (call_id, snapshot, ended) VALUES (?, ?, NULL)"
@@ -92,6 +97,12 @@ class SQLiteStore:
 
     Ended calls are kept (their terminated snapshot is their tombstone: a late
     notification finds the call ended, not a new call) until :meth:`prune`.
+
+    With ``journal=True``, each step's milestones are also inserted into the
+    file's journal in the step's own transaction (a transactional outbox):
+    read them with :meth:`journal`, act, then :meth:`forget_journal`. A store
+    opened without it writes no entries, so every writer of a file should
+    agree: the steps of a writer without the journal are missing from it.
     """
 
     conflicts: int
@@ -103,12 +114,17 @@ class SQLiteStore:
         *,
         timeout: float = 30.0,
         synchronous: str = "FULL",
+        journal: bool = False,
     ) -> None:
         level = synchronous.upper()
         if level not in SYNCHRONOUS:
             raise ValueError(f"synchronous must be one of {', '.join(SYNCHRONOUS)}, not {level!r}")
+        if not isinstance(journal, bool):
+            raise ValueError(f"journal must be True or False, not {journal!r}")
         self.path = str(path)
         self.conflicts = 0
+        self.journaled = journal
+        """Whether this store writes each step's milestones to the journal."""
         self._lock = threading.Lock()
         self._cache = SnapshotCache()  # what this store last read or wrote, decoded
         self._db = sqlite3.connect(
@@ -179,6 +195,8 @@ class SQLiteStore:
                     db.execute(_UPDATE_ENDED if change.ended else _UPDATE, (raw, call_id))
                 if change.link is not None:
                     db.execute(_LINK, (change.link, call_id))
+                if self.journaled:
+                    _journal.record(db, call_id, change.step.milestones)
         return change.step
 
     def apply_body(self, body: Body) -> list[Step]:
@@ -226,6 +244,28 @@ class SQLiteStore:
             pruned: int = db.execute(_PRUNE_CALLS, (keep_ended,)).rowcount
         return pruned
 
+    def journal(self, after: int = 0, limit: int = 1000) -> list[JournalEntry]:
+        """The journal's oldest ``limit`` entries whose seq is greater than ``after``, oldest first.
+
+        Each is a :class:`~transfer_fsm.store.JournalEntry` (``seq``,
+        ``call_id``, ``milestone``); seqs increase in commit order. Entries
+        stay until :meth:`forget_journal`. Raises ``ValueError`` unless
+        ``after`` is an int of 0 or more and ``limit`` one of 1 or more.
+        """
+        with self._lock:
+            return _journal.read(self._db, after, limit)
+
+    def forget_journal(self, up_to: int) -> int:
+        """Delete the journal's entries whose seq is ``up_to`` or less; return how many went.
+
+        Call it once those entries have been acted on: until then a reader
+        that restarts reads them again (at least once). Raises ``ValueError``
+        unless ``up_to`` is an int of 0 or more.
+        """
+        _journal.count("up_to", up_to, 0)
+        with self._transaction() as db:
+            return _journal.forget(db, up_to)
+
     def close(self) -> None:
         """Close the connection (everything applied has already committed)."""
         with self._lock:
@@ -258,8 +298,9 @@ class AsyncSQLiteStore:
         *,
         timeout: float = 30.0,
         synchronous: str = "FULL",
+        journal: bool = False,
     ) -> None:
-        self.store = SQLiteStore(path, timeout=timeout, synchronous=synchronous)
+        self.store = SQLiteStore(path, timeout=timeout, synchronous=synchronous, journal=journal)
         """The synchronous store the worker thread runs."""
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="AsyncSQLiteStore")
 
@@ -294,6 +335,14 @@ class AsyncSQLiteStore:
     async def prune(self, keep_ended: int) -> int:
         """See :meth:`SQLiteStore.prune`."""
         return await self._run(self.store.prune, keep_ended)
+
+    async def journal(self, after: int = 0, limit: int = 1000) -> list[JournalEntry]:
+        """See :meth:`SQLiteStore.journal`."""
+        return await self._run(self.store.journal, after, limit)
+
+    async def forget_journal(self, up_to: int) -> int:
+        """See :meth:`SQLiteStore.forget_journal`."""
+        return await self._run(self.store.forget_journal, up_to)
 
     async def aclose(self) -> None:
         """Close the store and stop the worker thread."""
