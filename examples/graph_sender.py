@@ -192,11 +192,13 @@ def rejection(status: int, error: dict[str, Any] | None) -> tf.ResultInfo:
 
 
 async def read_json(response: aiohttp.ClientResponse) -> object:
-    """The answer's JSON (at most :data:`MAX_ERROR_BYTES` of it read); None when it is not JSON."""
-    raw = await response.content.read(MAX_ERROR_BYTES)
+    """The answer's JSON (at most :data:`MAX_ERROR_BYTES` of it read); None when it is not JSON.
+
+    A body that breaks off is None too: the status has already said what happened.
+    """
     try:
-        return json.loads(raw)
-    except (ValueError, RecursionError):
+        return json.loads(await response.content.read(MAX_ERROR_BYTES))
+    except (ValueError, RecursionError, aiohttp.ClientError, asyncio.TimeoutError):
         return None
 
 
