@@ -13,7 +13,8 @@ as a JSON line, before it answers: ``method``, ``path``, ``headers``, the
 - ``POST /v1.0/communications/calls/{id}/transfer``: by mode.
 
 Modes: ``accept`` (the transfer is answered ``202`` with no body), ``refuse``
-(``403`` with Graph's error body, :data:`REFUSAL`), ``token-failure`` (the token
+(``403`` with Graph's error body, :data:`REFUSAL`), ``unauthorized`` (``401``:
+the bearer token is refused, :data:`EXPIRED`), ``token-failure`` (the token
 endpoint answers ``401 invalid_client``), ``slow`` (the transfer is answered
 only after :data:`SLOW` seconds, longer than any bot under test waits).
 SIGTERM stops it at once (in-flight answers are dropped).
@@ -41,6 +42,9 @@ REFUSAL: dict[str, Any] = {
     }
 }
 """What a refused transfer is answered with (Graph's shape: ``error.code``, ``error.message``)."""
+EXPIRED: dict[str, Any] = {
+    "error": {"code": "InvalidAuthenticationToken", "message": "The access token has expired."}
+}
 TOKEN_REFUSAL = {
     "error": "invalid_client",
     "error_description": "The client secret is not valid for this application.",
@@ -79,6 +83,8 @@ class StandIn:
         self.write(request, await request.read())
         if self.mode == "refuse":
             return web.json_response(REFUSAL, status=403)
+        if self.mode == "unauthorized":
+            return web.json_response(EXPIRED, status=401)
         if self.mode == "slow":
             await asyncio.sleep(SLOW)
         return web.Response(status=202)
@@ -110,7 +116,9 @@ async def serve(options: argparse.Namespace) -> None:
 def main() -> None:
     """Run the stand-in."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--mode", choices=["accept", "refuse", "token-failure", "slow"])
+    parser.add_argument(
+        "--mode", choices=["accept", "refuse", "unauthorized", "token-failure", "slow"]
+    )
     parser.add_argument("--record", type=Path, required=True)
     parser.add_argument("--expires-in", type=int, default=3599)
     asyncio.run(serve(parser.parse_args()))

@@ -5,7 +5,8 @@ process on 127.0.0.1 standing in for the sign-in service and Graph, which
 records every request it receives. The tests read what the bot sent (the
 token form, the transfer's path, bearer token and exact bytes), what it
 answered, what it stored and what it logged, in each of the stand-in's modes:
-Graph accepts (202), refuses (403), the token is refused (401), Graph is
+Graph accepts (202), refuses (403) or refuses the bearer token (401), the sign-in
+service refuses the client (401), Graph is
 silent past the bot's timeout. The client secret must appear in none of the
 bot's answers or logs.
 """
@@ -25,7 +26,7 @@ from typing import Any, NamedTuple
 
 import pytest
 from bot_process import APP_ID, BOT, TENANT, RunningBot, Signer, graph_standin, running_bot
-from graph_standin import REFUSAL
+from graph_standin import EXPIRED, REFUSAL
 from test_webhook_bot import USER, ask_transfer, deliver, established, views
 
 import transfer_fsm as tf
@@ -232,6 +233,29 @@ def test_a_refused_transfer_fails_the_attempt(signer: Signer, tmp_path: Path) ->
         token, post = graph.requests()
     assert_token_request(token)
     assert_transfer_post(post, call_id, built, "standin-token-1")
+
+
+def test_a_refused_bearer_token_is_not_used_again(signer: Signer, tmp_path: Path) -> None:
+    """Graph's 401 fails the attempt like any refusal, and the next send fetches a new token."""
+    first, second = str(uuid.uuid4()), str(uuid.uuid4())
+    built = tf.blind_transfer(tf.User(USER))
+    refused = (502, {"sent": False, "status": 401, "error": EXPIRED["error"]})
+    with sending(tmp_path, signer, "unauthorized") as graph:
+        graph.up(first, second)
+        for call_id in (first, second):
+            assert ask(graph, (call_id, {"target": {"user": {"id": USER}}})) == [refused]
+            view = graph.view(call_id)
+            assert view.transfer is not None
+            assert view.transfer.result == tf.ResultInfo(401, 0, "The access token has expired.")
+        requests = graph.requests()
+    assert [request["path"].split("/")[-1] for request in requests] == [
+        "token",
+        "transfer",
+        "token",
+        "transfer",
+    ]
+    assert_transfer_post(requests[1], first, built, "standin-token-1")
+    assert_transfer_post(requests[3], second, built, "standin-token-2")
 
 
 def test_no_token_records_nothing_and_sends_nothing(signer: Signer, tmp_path: Path) -> None:
