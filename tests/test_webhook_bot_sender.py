@@ -5,10 +5,9 @@ process on 127.0.0.1 standing in for the sign-in service and Graph, which
 records every request it receives. The tests read what the bot sent (the
 token form, the transfer's path, bearer token and exact bytes), what it
 answered, what it stored and what it logged, in each of the stand-in's modes:
-Graph accepts (202), refuses (403) or refuses the bearer token (401), the sign-in
-service refuses the client (401), Graph is
-silent past the bot's timeout. The client secret must appear in none of the
-bot's answers or logs.
+Graph accepts (202), refuses (403) or refuses the bearer token (401), the
+sign-in service refuses the client (401), Graph is silent past the bot's
+timeout. The client secret must appear in none of the bot's answers or logs.
 """
 
 from __future__ import annotations
