@@ -68,6 +68,8 @@ LEEWAY = 30.0
 FETCH_TIMEOUT = 10.0
 
 Handler = Callable[[web.Request], Awaitable[web.Response]]
+Sender = graph_sender.GraphSender | None
+"""Sends the transfers (None: the bot answers a dry run)."""
 
 
 class UnauthorizedError(Exception):
@@ -293,16 +295,8 @@ class Calls:
 class Bot:
     """The three endpoints, over the calls, one key source, one log and maybe a Graph sender."""
 
-    def __init__(
-        self,
-        calls: Calls,
-        keys: Keys,
-        app_id: str,
-        log: Log,
-        sender: graph_sender.GraphSender | None = None,
-    ) -> None:
-        self.calls, self.keys, self.app_id, self.log = calls, keys, app_id, log
-        self.sender = sender
+    def __init__(self, calls: Calls, keys: Keys, app_id: str, log: Log, sender: Sender) -> None:
+        self.calls, self.keys, self.app_id, self.log, self.sender = calls, keys, app_id, log, sender
 
     def app(self) -> web.Application:
         """The aiohttp application."""
