@@ -17,9 +17,10 @@ Copy it and make it yours. It needs the ``example`` extra
 - ``POST /calls/{id}/transfer``: ``{"target": {"user": {"id": ...}}}`` or
   ``{"target": {"phone": "+1..."}}``, optional ``replacesCallId`` and
   ``clientContext``. Refused with 409 and the blockers when the call may not
-  be transferred now. The bot has no Graph credentials, so it does not send
-  the request: it records the attempt and answers ``{"dryRun": true, "body":
-  ...}``, the exact body it would POST to Graph's ``.../transfer``.
+  be transferred now. Without Graph credentials it records the attempt and
+  answers ``{"dryRun": true, "body": ...}``, the exact body it would POST to
+  Graph's ``.../transfer``; with them (``--tenant-id``, ``--client-secret-file``)
+  it sends it: see :mod:`graph_sender` for what it answers.
 - ``GET /calls/{id}``: the stored call (``Call.to_dict()``), 404 if unknown.
 
 Logs are JSON lines (stderr, or ``--log FILE``). Each milestone the store
@@ -51,6 +52,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Protocol, TextIO
 
+import graph_sender
 import jwt
 from aiohttp import web
 
@@ -70,6 +72,8 @@ LEEWAY = 30.0
 FETCH_TIMEOUT = 10.0
 
 Handler = Callable[[web.Request], Awaitable[web.Response]]
+Sender = graph_sender.GraphSender | None
+"""Sends the transfers (None: the bot answers a dry run)."""
 
 
 class UnauthorizedError(Exception):
@@ -223,8 +227,8 @@ def json_kind(value: object) -> str:
     return kinds.get(type(value), "a number")
 
 
-def transfer_request(data: object) -> tf.TransferRequest:
-    """The checked transfer this endpoint's JSON asks for; raises ``ValueError``."""
+def transfer_request(data: object, at: float | None = None) -> tf.TransferRequest:
+    """The checked transfer this endpoint's JSON asks for, sent at ``at``; raises ``ValueError``."""
     if not isinstance(data, dict):
         raise ValueError("expected a JSON object")
     target = data.get("target")
@@ -238,8 +242,8 @@ def transfer_request(data: object) -> tf.TransferRequest:
     context = data.get("clientContext")
     replaces = data.get("replacesCallId")
     if replaces is None:
-        return tf.blind_transfer(who, client_context=context)
-    return tf.consultative_transfer(who, replaces, client_context=context)
+        return tf.blind_transfer(who, client_context=context, at=at)
+    return tf.consultative_transfer(who, replaces, client_context=context, at=at)
 
 
 def answer(status: int, data: object) -> web.Response:
@@ -311,10 +315,10 @@ class Calls:
 
 
 class Bot:
-    """The three endpoints, over the calls, one key source and one log."""
+    """The three endpoints, over the calls, one key source, one log and maybe a Graph sender."""
 
-    def __init__(self, calls: Calls, keys: Keys, app_id: str, log: Log) -> None:
-        self.calls, self.keys, self.app_id, self.log = calls, keys, app_id, log
+    def __init__(self, calls: Calls, keys: Keys, app_id: str, log: Log, sender: Sender) -> None:
+        self.calls, self.keys, self.app_id, self.log, self.sender = calls, keys, app_id, log, sender
 
     def app(self) -> web.Application:
         """The aiohttp application."""
@@ -322,6 +326,8 @@ class Bot:
         app.router.add_post("/callbacks", self.callbacks)
         app.router.add_post("/calls/{call_id}/transfer", self.transfer)
         app.router.add_get("/calls/{call_id}", self.view)
+        if self.sender is not None:
+            app.on_cleanup.append(self.sender.close)
         return app
 
     async def callbacks(self, request: web.Request) -> web.Response:
@@ -348,17 +354,31 @@ class Bot:
         return answer(202, {"applied": len(events)})
 
     async def transfer(self, request: web.Request) -> web.Response:
-        """``POST /calls/{id}/transfer``: check, record the attempt, answer the body to send."""
+        """``POST /calls/{id}/transfer``: check, record the attempt, send it (or answer a dry run).
+
+        With a sender the token comes first: without one, nothing is recorded or sent.
+        """
         call_id = request.match_info["call_id"]
         try:
-            built = transfer_request(await request.json())
+            built = transfer_request(await request.json(), time.time() if self.sender else None)
+            token = None if self.sender is None else await self.sender.token()
         except ValueError as error:  # json.JSONDecodeError is one too
             return answer(400, {"error": str(error)})
+        except graph_sender.TokenError as error:
+            self.log(call_id=call_id, **error.logged())
+            return answer(*error.reply())
         blockers = await self.calls.run(self.calls.request, call_id, built)
         if blockers:
             return answer(409, {"blockers": [blocker.value for blocker in blockers]})
-        self.log("transfer-dry-run", call_id=call_id, body=built.body)
-        return answer(200, {"dryRun": True, "body": built.body})
+        if self.sender is None or token is None:
+            self.log("transfer-dry-run", call_id=call_id, body=built.body)
+            return answer(200, {"dryRun": True, "body": built.body})
+        sent = await self.sender.transfer(call_id, built, token)
+        if isinstance(sent, graph_sender.Refused):  # Graph's word: the attempt never started
+            rejected = tf.TransferRejected(sent.result)
+            await self.calls.run(self.calls.apply, call_id, rejected, "graph")
+        self.log(call_id=call_id, **sent.logged())
+        return answer(*sent.reply(built.body))
 
     async def view(self, request: web.Request) -> web.Response:
         """``GET /calls/{id}``: the stored call."""
@@ -376,7 +396,8 @@ async def serve(options: argparse.Namespace, log: Log) -> None:
     for number in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(number, stop.set)
     calls = Calls(options.db, log)
-    runner = web.AppRunner(Bot(calls, keys, options.app_id, log).app(), access_log=None)
+    bot = Bot(calls, keys, options.app_id, log, options.sender)
+    runner = web.AppRunner(bot.app(), access_log=None)
     await runner.setup()
     try:
         await calls.run(calls.drain, "startup")  # what a killed run committed but did not log
@@ -405,7 +426,10 @@ def arguments(argv: Sequence[str] | None = None) -> argparse.Namespace:
         help="the OpenID configuration whose jwks_uri signs callbacks (default: Graph's)",
     )
     parser.add_argument("--log", type=Path, help="append the JSON log lines here (default stderr)")
-    return parser.parse_args(argv)
+    graph_sender.add_arguments(parser)
+    options = parser.parse_args(argv)
+    options.sender = graph_sender.sender_from(parser, options)
+    return options
 
 
 def main(argv: Sequence[str] | None = None) -> None:

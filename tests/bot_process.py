@@ -5,6 +5,9 @@ process on 127.0.0.1) as a stand-in for Graph's published OpenID configuration a
 
 ``running_bot(...)`` starts the bot with ``--port 0``, reads the port from its
 first stdout line (bounded), and stops it on exit (SIGTERM, then SIGKILL).
+``graph_standin(record, mode)`` runs ``tests/graph_standin.py`` (a stand-in
+for the sign-in service and Graph's ``/transfer``, a real process on 127.0.0.1)
+and stops it on exit.
 ``Signer`` is a test's own RSA key pair and key set file: it signs callback
 tokens the way Graph does (RS256, ``kid`` in the header), and forges the ones
 the bot must refuse.
@@ -34,6 +37,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 HOST = "127.0.0.1"
 BOT = Path(__file__).resolve().parent.parent / "examples" / "webhook_bot.py"
+STANDIN = Path(__file__).resolve().parent / "graph_standin.py"
 APP_ID = "0b5f3a9c-6d1e-4c2b-9f7a-2e8d4c6b1a30"
 ISSUER = "https://api.botframework.com"
 TENANT = "72f988bf-86f1-41af-91ab-2d7cd011db47"
@@ -199,5 +203,16 @@ def serving(folder: Path) -> Iterator[str]:
     try:
         line = first_line(process).decode()  # "Serving HTTP on 127.0.0.1 port N (...) ..."
         yield f"http://{HOST}:{int(line.split(' port ')[1].split()[0])}"
+    finally:
+        stop(process)
+
+
+@contextmanager
+def graph_standin(record: Path, mode: str, *options: str) -> Iterator[str]:
+    """Run the Graph stand-in in ``mode``, recording to ``record``; its URL; stop it on exit."""
+    command = [sys.executable, str(STANDIN), "--mode", mode, "--record", str(record), *options]
+    process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE)
+    try:
+        yield f"http://{HOST}:{_listening_port(process)}"
     finally:
         stop(process)
