@@ -179,10 +179,10 @@ def test_only_observed_failures_with_the_restore_first_are_not_documented() -> N
     ]
     assert all(other.documented([body, *other.bodies]) for body in other.bodies)
     # a delivery must hold every body of the flow and nothing else
-    assert not failing.documented([transferring, inactive, accepted, failed])
-    assert not failing.documented([])
-    assert not with_request.documented([*with_request.bodies, FLOWS[0].bodies[-1]])
-    assert not with_request.documented(with_request.about("another-call").bodies)
+    assert failing.documented([transferring, inactive, accepted, failed]) is False
+    assert failing.documented([]) is False
+    assert with_request.documented([*with_request.bodies, FLOWS[0].bodies[-1]]) is False
+    assert with_request.documented(with_request.about("another-call").bodies) is False
     # the restore is found by what it says, so a flow rebuilt or reordered keeps the rule
     rebuilt = Flow(
         failing.name, failing.start, None, tuple(reversed(failing.bodies)), failing.final
