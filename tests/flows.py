@@ -46,6 +46,11 @@ Variants whose notifications are the same as a flow's here or in ``FLOWS``
 it in ``test_variants.py``.
 """
 OBSERVED_FLOWS: list[Flow] = [flow for flow in ALL_DOCUMENTED if flow.request is None]
+FLOW: dict[str, Flow] = {flow.name: flow for flow in [*FLOWS, *VARIANT_FLOWS]}
+"""The flows with a request, by name."""
+SUCCESS = FLOW["direct success, accepted after audio inactive"]
+FAILURE = FLOW["direct failure, accepted after audio inactive, established before audio active"]
+CONSULTATIVE = FLOW["consultative success, accepted after audio inactive"]
 V1_SUCCESS: Body = DOCS["v1-completed-7015"]
 
 

@@ -18,11 +18,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from flows import FLOWS, Flow, request_of
+from flows import FAILURE, SUCCESS, Flow, request_of
 from store_workload import (
     Workload,
     count_milestones,
-    delivery_order,
     ended_attempts,
     flow_as,
     milestone_problems,
@@ -30,16 +29,13 @@ from store_workload import (
     store_problems,
     workload,
 )
-from test_store_sqlite_processes import PROCESS_SECONDS, start_workers, stop
+from test_store_sqlite_processes import PROCESS_SECONDS, kill_midway, start_workers, stop
 
 import transfer_fsm as tf
 from transfer_fsm import Call, Milestone, SnapshotError
 from transfer_fsm.store import JournalEntry, MemoryStore, encode
 from transfer_fsm.store.sqlite import AsyncSQLiteStore, SQLiteStore
 
-FLOW = {flow.name: flow for flow in FLOWS}
-SUCCESS = FLOW["direct success, accepted after audio inactive"]
-FAILURE = FLOW["direct failure, accepted after audio inactive, established before audio active"]
 Entry = tuple[str, Milestone]
 
 
@@ -296,24 +292,8 @@ def test_kill_9_mid_stream_the_journal_has_every_committed_milestone(tmp_path: P
     work = workload(40, seed=9)
     path = tmp_path / "calls.db"
     spec = f"sqlite:{path}?journal=1"  # synchronous FULL: slow enough to be killed mid-stream
-    with open_store(spec) as store:
-        for call_id, request in work.requests:
-            store.apply(call_id, request)
-    order = delivery_order(len(work.bodies), seed=10)
-    [worker] = start_workers(tmp_path, spec, work, seeds=[10], ack=True)
-    acked = 0
-    try:
-        assert worker.stdout is not None
-        while acked < len(order) // 3:
-            line = worker.stdout.readline()
-            assert line.startswith(b"ack "), worker.stderr.read() if worker.stderr else line
-            acked += 1
-        worker.kill()
-        worker.wait(timeout=PROCESS_SECONDS)
-        acked += len(worker.stdout.read().splitlines())
-    finally:
-        stop([worker])
-    assert worker.returncode == -9
+    order, acknowledged = kill_midway(tmp_path, spec, work, seed=10)
+    acked = len(acknowledged)
     assert acked < len(order)
     journal = journal_of(path)
     with SQLiteStore(path) as store:

@@ -15,7 +15,7 @@ import threading
 from typing import Any
 
 import pytest
-from flows import FLOWS, VARIANT_FLOWS, Flow, request_of
+from flows import FAILURE, FLOW, FLOWS, SUCCESS, VARIANT_FLOWS, Flow, request_of
 from hypothesis import given
 from hypothesis import strategies as st
 from store_workload import (
@@ -44,9 +44,6 @@ from transfer_fsm.store.core import (
     apply_each_async,
 )
 
-FLOW = {flow.name: flow for flow in [*FLOWS, *VARIANT_FLOWS]}
-SUCCESS = FLOW["direct success, accepted after audio inactive"]
-FAILURE = FLOW["direct failure, accepted after audio inactive, established before audio active"]
 CONSULTATIVE_SUCCESS = FLOW["consultative success, accepted after audio inactive"]
 CONSULTATIVE_FAILURE = FLOW[
     "consultative failure, accepted after audio inactive, established before audio active"

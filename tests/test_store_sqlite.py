@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from flows import FLOWS, request_of
+from flows import CONSULTATIVE, FAILURE, SUCCESS, request_of
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from store_workload import (
@@ -42,10 +42,6 @@ from transfer_fsm import Call, LegFate, SnapshotError
 from transfer_fsm.store import BodyError, Link, encode
 from transfer_fsm.store.sqlite import LAYOUT, AsyncSQLiteStore, SQLiteStore
 
-FLOW = {flow.name: flow for flow in FLOWS}
-SUCCESS = FLOW["direct success, accepted after audio inactive"]
-FAILURE = FLOW["direct failure, accepted after audio inactive, established before audio active"]
-CONSULTATIVE = FLOW["consultative success, accepted after audio inactive"]
 THREAD_SECONDS = 60
 
 

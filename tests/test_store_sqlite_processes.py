@@ -103,15 +103,16 @@ def test_four_processes_on_one_file_report_each_milestone_once(tmp_path: Path) -
     )
 
 
-def test_kill_9_mid_stream_loses_nothing_acknowledged(tmp_path: Path) -> None:
-    work = workload(60, seed=5)
-    path = tmp_path / "calls.db"
-    spec = f"sqlite:{path}"  # synchronous FULL: slow enough to be killed mid-stream
+def kill_midway(
+    tmp_path: Path, spec: str, work: Workload, seed: int
+) -> tuple[list[int], list[int]]:
+    """Apply the requests, start one writer on the bodies in a seeded order, and kill it
+    (SIGKILL) once a third are acknowledged: the order and the body indexes acknowledged."""
     with open_store(spec) as store:
         for call_id, request in work.requests:
             store.apply(call_id, request)
-    order = delivery_order(len(work.bodies), seed=6)
-    [worker] = start_workers(tmp_path, spec, work, seeds=[6], ack=True)
+    order = delivery_order(len(work.bodies), seed=seed)
+    [worker] = start_workers(tmp_path, spec, work, seeds=[seed], ack=True)
     acked: list[int] = []
     try:
         assert worker.stdout is not None
@@ -125,6 +126,14 @@ def test_kill_9_mid_stream_loses_nothing_acknowledged(tmp_path: Path) -> None:
     finally:
         stop([worker])
     assert worker.returncode == -9
+    return order, acked
+
+
+def test_kill_9_mid_stream_loses_nothing_acknowledged(tmp_path: Path) -> None:
+    work = workload(60, seed=5)
+    path = tmp_path / "calls.db"
+    spec = f"sqlite:{path}"  # synchronous FULL: slow enough to be killed mid-stream
+    order, acked = kill_midway(tmp_path, spec, work, seed=6)
     assert acked == order[: len(acked)]
     assert len(acked) < len(order)
     done = replay(work, [work.bodies[index] for index in order[: len(acked)]])

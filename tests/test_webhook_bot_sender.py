@@ -135,6 +135,11 @@ def assert_transfer_post(
     assert json.loads(request["raw"]) == built.body
 
 
+def endpoints(requests: list[dict[str, Any]]) -> list[str]:
+    """What each request the stand-in received asked for: ``token`` or ``transfer``."""
+    return [request["path"].split("/")[-1] for request in requests]
+
+
 def logged(bot: RunningBot, call_id: str) -> list[dict[str, Any]]:
     """The bot's log lines about one call, without their time (and, checked, the journal seq)."""
     lines = [line for line in bot.log_lines() if line.get("call_id") == call_id]
@@ -191,12 +196,7 @@ def test_a_token_is_fetched_again_once_it_expires(signer: Signer, tmp_path: Path
         time.sleep(2.0)
         assert ask(graph, (second, user)) == [(202, {"sent": True, "body": built.body})]
         requests = graph.requests()
-    assert [request["path"].split("/")[-1] for request in requests] == [
-        "token",
-        "transfer",
-        "token",
-        "transfer",
-    ]
+    assert endpoints(requests) == ["token", "transfer", "token", "transfer"]
     for request in requests[::2]:
         assert_token_request(request)
     assert_transfer_post(requests[1], first, built, "standin-token-1")
@@ -250,12 +250,7 @@ def test_a_refused_bearer_token_is_not_used_again(signer: Signer, tmp_path: Path
             assert view.transfer is not None
             assert view.transfer.result == tf.ResultInfo(401, 0, "The access token has expired.")
         requests = graph.requests()
-    assert [request["path"].split("/")[-1] for request in requests] == [
-        "token",
-        "transfer",
-        "token",
-        "transfer",
-    ]
+    assert endpoints(requests) == ["token", "transfer", "token", "transfer"]
     assert_transfer_post(requests[1], first, built, "standin-token-1")
     assert_transfer_post(requests[3], second, built, "standin-token-2")
 
