@@ -10,28 +10,35 @@ reduced the request sees them. The payloads are checked against
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Iterator, Sequence
 from typing import Any, TypeVar
 
 import transfer_fsm as tf
-from transfer_fsm import Audio, Call, CallState, ResultInfo, Transfer, TransferStatus
+from transfer_fsm import Audio, Call, CallState, ResultInfo
 from transfer_fsm.testing import Body as Body
 from transfer_fsm.testing import Flow as Flow
 from transfer_fsm.testing import documented_flows
 from transfer_fsm.testing.flows import DOCS as DOCS
 from transfer_fsm.testing.flows import LEGACY_CALL_ID as LEGACY_CALL_ID
-from transfer_fsm.testing.flows import LEGACY_CONTEXT, SEED_CALL_ID, _legacy_failed_operation
+from transfer_fsm.testing.flows import (
+    LEGACY_CONTEXT,
+    SEED_CALL_ID,
+    _completed,
+    _failed,
+    _legacy_failed_operation,
+    _with_state,
+)
 from transfer_fsm.testing.flows import SEED as SEED
+from transfer_fsm.testing.flows import UP as UP
 
 T = TypeVar("T")
 
 CALL_ID = SEED_CALL_ID
 legacy_failed_operation = _legacy_failed_operation
+with_state = _with_state
+"""The same notification, reporting another call state."""
 
 REQUEST = tf.TransferRequested()
-UP = Call(CALL_ID, CallState.ESTABLISHED, Audio.ACTIVE)
-"""The call up, audio flowing, no attempt yet: where most stories start."""
 
 ALL_DOCUMENTED = documented_flows()
 _REQUESTED = [flow for flow in ALL_DOCUMENTED if flow.request is not None]
@@ -52,13 +59,6 @@ SUCCESS = FLOW["direct success, accepted after audio inactive"]
 FAILURE = FLOW["direct failure, accepted after audio inactive, established before audio active"]
 CONSULTATIVE = FLOW["consultative success, accepted after audio inactive"]
 V1_SUCCESS: Body = DOCS["v1-completed-7015"]
-
-
-def with_state(body: Body, state: str) -> Body:
-    """The same notification, reporting another call state."""
-    changed = copy.deepcopy(body)
-    changed["value"][0]["resourceData"]["state"] = state
-    return changed
 
 
 def note(
@@ -99,9 +99,8 @@ def replay(call: Call, *events: tf.Event) -> Call:
 def completed_view(
     result: ResultInfo | None, reason: str | None, request: tf.TransferRequested = REQUEST
 ) -> Call:
-    """The documented view after a completed transfer."""
-    transfer = Transfer(TransferStatus.COMPLETED, result, None, Audio.INACTIVE, request)
-    return Call(CALL_ID, CallState.TERMINATED, Audio.INACTIVE, transfer, result, reason)
+    """The documented view after a completed transfer (the kit's, with ``request``)."""
+    return _completed(request, result, reason)
 
 
 def failed_view(
@@ -110,9 +109,7 @@ def failed_view(
     request: tf.TransferRequested = REQUEST,
 ) -> Call:
     """The documented view after a failed transfer (500/``subcode``), audio restored."""
-    result = ResultInfo(500, subcode, "<message>")
-    transfer = Transfer(TransferStatus.FAILED, result, context, Audio.ACTIVE, request)
-    return Call(CALL_ID, CallState.ESTABLISHED, Audio.ACTIVE, transfer, result, None)
+    return _failed(request, subcode, context)
 
 
 LEGACY_REQUEST = tf.TransferRequested(client_context=LEGACY_CONTEXT)

@@ -19,7 +19,7 @@ from collections import Counter
 from typing import Any
 
 import pytest
-from flows import DOCS, SEED
+from flows import DOCS, SEED, events_of, replay
 from hypothesis import find, given, settings
 from hypothesis import strategies as st
 from hypothesis.errors import NoSuchExample
@@ -47,11 +47,7 @@ FAILED = (
 
 def reference(start: Call, bodies: list[Body]) -> Call:
     """A bot that does what the README says: every notification through ``reduce``."""
-    call = start
-    for body in bodies:
-        for event in tf.parse_notifications(body):
-            call = tf.reduce(call, event)
-    return call
+    return replay(start, *events_of(*bodies))
 
 
 def arrival_order(start: Call, bodies: list[Body]) -> Call:

@@ -28,7 +28,7 @@ from typing import Any
 import aiohttp
 import pytest
 from bot_process import Signer, running_bot, serving
-from flows import FLOWS, VARIANT_FLOWS, Flow, request_of
+from flows import FLOWS, VARIANT_FLOWS, Flow, events_of, replay, request_of
 
 import transfer_fsm as tf
 from transfer_fsm.store import SQLiteStore
@@ -70,8 +70,8 @@ class Plan:
             if leg is None
             else tf.consultative_transfer(tf.User(USER), leg, client_context=context)
         )
-        self.final = replay(tf.Call(self.call_id), established(self.call_id), self.request.event)
-        self.final = replay(self.final, *self.bodies)
+        up = replay(tf.Call(self.call_id), *events_of(established(self.call_id)))
+        self.final = replay(up, self.request.event, *events_of(*self.bodies))
         documented = attempt(final)._replace(request=self.request.event)
         assert self.final == final._replace(transfer=documented)
         self.terminal = TERMINAL[attempt(self.final).status]
@@ -81,14 +81,6 @@ def attempt(call: tf.Call) -> tf.Transfer:
     """The call's transfer attempt, which it must have."""
     assert call.transfer is not None
     return call.transfer
-
-
-def replay(call: tf.Call, *items: Body | tf.Event) -> tf.Call:
-    """The call after each body's notifications (or each event), in order."""
-    for item in items:
-        for event in tf.parse_notifications(item) if isinstance(item, dict) else [item]:
-            call = tf.reduce(call, event)
-    return call
 
 
 def plans() -> list[Plan]:
@@ -383,7 +375,9 @@ def test_refused_notifications_are_listed_and_the_others_applied(bot: Any, signe
     got = asyncio.run(views(bot.url, [first, refused, last]))
     assert got[refused][0] == 404
     for applied in (first, last):
-        assert tf.Call.from_dict(got[applied][1]) == replay(tf.Call(applied), established(applied))
+        assert tf.Call.from_dict(got[applied][1]) == replay(
+            tf.Call(applied), *events_of(established(applied))
+        )
     # Not JSON, or no value list: refused whole, nothing applied.
     status, answer = asyncio.run(post(b'{"value": ['))
     assert (status, answer["path"]) == (400, "$")

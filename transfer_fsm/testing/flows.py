@@ -30,7 +30,17 @@ from ..events import CallNotification, Notification
 from ..parse import parse_notifications
 from ..reducer import reduce
 from ..request import TransferRequest, blind_transfer, consultative_transfer
-from ..values import Audio, Call, CallState, Phone, ResultInfo, Transfer, TransferStatus, User
+from ..values import (
+    Audio,
+    Call,
+    CallState,
+    Phone,
+    ResultInfo,
+    Transfer,
+    TransferRequested,
+    TransferStatus,
+    User,
+)
 
 Body = dict[str, Any]
 """One ``commsNotifications`` callback body, as JSON decodes it."""
@@ -210,27 +220,29 @@ _LEGACY = consultative_transfer(  # the legacy beta page's request
 )
 
 UP = Call(SEED_CALL_ID, CallState.ESTABLISHED, Audio.ACTIVE)
+"""The call up, audio flowing, no attempt yet: where every flow starts."""
 
 
 def _completed(
-    request: TransferRequest,
+    request: TransferRequested,
     result: ResultInfo | None,
     reason: str | None,
     call_id: str = SEED_CALL_ID,
 ) -> Call:
-    transfer = Transfer(TransferStatus.COMPLETED, result, None, Audio.INACTIVE, request.event)
+    """Completed: the call terminated, audio inactive."""
+    transfer = Transfer(TransferStatus.COMPLETED, result, None, Audio.INACTIVE, request)
     return Call(call_id, CallState.TERMINATED, Audio.INACTIVE, transfer, result, reason)
 
 
 def _failed(
-    request: TransferRequest,
+    request: TransferRequested,
     failure: int | ResultInfo,
     context: str | None,
     call_id: str = SEED_CALL_ID,
 ) -> Call:
     """Failed, audio restored; ``failure`` is a subcode of 500 with the seed's message."""
     result = failure if isinstance(failure, ResultInfo) else ResultInfo(500, failure, "<message>")
-    transfer = Transfer(TransferStatus.FAILED, result, context, Audio.ACTIVE, request.event)
+    transfer = Transfer(TransferStatus.FAILED, result, context, Audio.ACTIVE, request)
     return Call(call_id, CallState.ESTABLISHED, Audio.ACTIVE, transfer, result, None)
 
 
@@ -287,8 +299,8 @@ def _failure(
 
 def _legacy_flows() -> tuple[Flow, Flow]:
     """The legacy operation completing, and failing (which only the request tells apart)."""
-    completed = _completed(_LEGACY, None, "AppTransferred", LEGACY_CALL_ID)
-    failed = _failed(_LEGACY, ResultInfo(500, 7000, "x"), None, LEGACY_CALL_ID)
+    completed = _completed(_LEGACY.event, None, "AppTransferred", LEGACY_CALL_ID)
+    failed = _failed(_LEGACY.event, ResultInfo(500, 7000, "x"), None, LEGACY_CALL_ID)
     return (
         _flow(
             "legacy beta commsOperation transfer",
@@ -316,7 +328,7 @@ def _legacy_flows() -> tuple[Flow, Flow]:
 
 def _requested_flows() -> list[Flow]:
     """Every documented flow with the bot's request that an observer can follow too."""
-    app_transferred = _completed(_CONSULTATIVE, None, "AppTransferred")
+    app_transferred = _completed(_CONSULTATIVE.event, None, "AppTransferred")
     graceful = ResultInfo(0, 7015, "GracefulTransferCompleted")
     graceful_200 = ResultInfo(200, 7015, "GracefulTransferCompleted")
     return [
@@ -324,36 +336,38 @@ def _requested_flows() -> list[Flow]:
             "direct",
             _BLIND,
             SEED["direct-terminated"],
-            _completed(_BLIND, None, "AppTransferred"),
+            _completed(_BLIND.event, None, "AppTransferred"),
         ),
-        *_failure("direct", _BLIND, _failed(_BLIND, 1000, "<replacesContext>")),
+        *_failure("direct", _BLIND, _failed(_BLIND.event, 1000, "<replacesContext>")),
         *_success("consultative", _CONSULTATIVE, SEED["consultative-terminated"], app_transferred),
-        *_failure("consultative", _CONSULTATIVE, _failed(_CONSULTATIVE, 7000, "<replacesContext>")),
+        *_failure(
+            "consultative", _CONSULTATIVE, _failed(_CONSULTATIVE.event, 7000, "<replacesContext>")
+        ),
         *_success(
             "direct",
             _BLIND,
             DOCS["v1-completed-7015"],
-            _completed(_BLIND, graceful, None),
+            _completed(_BLIND.event, graceful, None),
             "v1.0 direct (0/7015)",
         ),
         *_failure(
             "direct",
             _BLIND,
-            _failed(_BLIND, 7000, None),
+            _failed(_BLIND.event, 7000, None),
             DOCS["v1-failed-7000"],
             "v1.0 blind (500/7000)",
         ),
         *_failure(
             "consultative",
             _CONSULTATIVE_V1,
-            _failed(_CONSULTATIVE_V1, 7700, "<replacesContext>"),
+            _failed(_CONSULTATIVE_V1.event, 7700, "<replacesContext>"),
             DOCS["v1-failed-7700-with-context"],
             "v1.0 consultative (500/7700)",
         ),
         *_failure(
             "consultative",
             _CONSULTATIVE_PSTN,
-            _failed(_CONSULTATIVE_PSTN, 7700, None),
+            _failed(_CONSULTATIVE_PSTN.event, 7700, None),
             DOCS["v1-failed-7700"],
             "v1.0 consultative PSTN (500/7700, no replacesContext)",
         ),
@@ -361,7 +375,7 @@ def _requested_flows() -> list[Flow]:
             "direct",
             _BLIND,
             _code_200_success(),
-            _completed(_BLIND, graceful_200, None),
+            _completed(_BLIND.event, graceful_200, None),
             "success code 200 as a string",
         ),
         _legacy_flows()[0],
