@@ -2,9 +2,9 @@
 
 It exists so the tests can check the published schema against ``Call.from_dict``
 without a dependency. It knows ``type`` (one name or a list), ``enum``,
-``const``, ``properties``, ``required``, ``additionalProperties: false``,
-``items`` and ``oneOf``, plus the annotations ``$schema``, ``$id``, ``title``
-and ``description``, which do not validate. Any other keyword, or
+``const``, ``minimum``, ``properties``, ``required``, ``additionalProperties:
+false``, ``items`` and ``oneOf``, plus the annotations ``$schema``, ``$id``,
+``title`` and ``description``, which do not validate. Any other keyword, or
 ``additionalProperties`` other than ``false``, raises :class:`UnknownKeywordError`
 when the schema is checked, so a schema that grows a keyword cannot be
 half-validated here. Numbers follow JSON Schema: ``1.0`` is an integer and
@@ -19,7 +19,17 @@ from typing import Any
 
 ANNOTATIONS = frozenset({"$schema", "$id", "title", "description"})
 VALIDATING = frozenset(
-    {"type", "enum", "const", "properties", "required", "additionalProperties", "items", "oneOf"}
+    {
+        "type",
+        "enum",
+        "const",
+        "minimum",
+        "properties",
+        "required",
+        "additionalProperties",
+        "items",
+        "oneOf",
+    }
 )
 TYPES = frozenset({"null", "boolean", "integer", "number", "string", "array", "object"})
 
@@ -74,6 +84,13 @@ def _errors(schema: dict[str, Any], instance: object, path: str) -> Iterator[str
         yield f"{path}: not one of {schema['enum']}"
     if "const" in schema and not _equal(instance, schema["const"]):
         yield f"{path}: not {schema['const']!r}"
+    minimum = schema.get("minimum")
+    if (
+        minimum is not None
+        and isinstance(instance, (int, float))
+        and not isinstance(instance, bool)
+    ) and instance < minimum:
+        yield f"{path}: less than {minimum!r}"
     if isinstance(instance, dict):
         properties: dict[str, Any] = schema.get("properties", {})
         for key in schema.get("required", []):

@@ -84,7 +84,7 @@ def test_the_first_attempts_failure_redelivered_during_the_retry_is_stale() -> N
         CALL_ID,
         CallState.ESTABLISHED,
         Audio.ACTIVE,
-        Transfer(S.REQUESTED, request=RETRY),
+        Transfer(S.REQUESTED, request=RETRY, attempt=2),
         None,
         None,
         (SEED_FAILURE,),
@@ -115,7 +115,7 @@ def test_a_late_copy_leaks_nothing_into_the_retry_which_completes_with_its_own_r
         CALL_ID,
         CallState.TERMINATED,
         Audio.INACTIVE,
-        Transfer(S.COMPLETED, None, None, Audio.INACTIVE, RETRY),
+        Transfer(S.COMPLETED, None, None, Audio.INACTIVE, RETRY, 2),
         None,  # not the first attempt's failure next to AppTransferred
         "AppTransferred",
         (SEED_FAILURE,),
@@ -140,7 +140,7 @@ def test_a_different_failure_of_the_retry_fails_it_once() -> None:
         CALL_ID,
         CallState.ESTABLISHED,
         Audio.ACTIVE,
-        Transfer(S.FAILED, FAILURE_7700, None, None, RETRY),
+        Transfer(S.FAILED, FAILURE_7700, None, None, RETRY, 2),
         FAILURE_7700,
         None,
         (SEED_FAILURE,),
@@ -159,19 +159,20 @@ def test_a_retry_that_really_fails_with_the_first_failures_result_waits_for_the_
     retry = replay(failed_first(), RETRY, *events_of(SEED["consultative-transferring"]))
     same = events_of(SEED["consultative-established-failed"], SEED["consultative-audio-active"])
     stuck = replay(retry, *same)
-    assert stuck.transfer == Transfer(S.TRANSFERRING, None, None, Audio.ACTIVE, RETRY)
+    assert stuck.transfer == Transfer(S.TRANSFERRING, None, None, Audio.ACTIVE, RETRY, 2)
     assert tf.transfer_blockers(stuck) == (tf.Blocker.TRANSFER_IN_PROGRESS,)
-    assert tf.transfer_overdue(stuck, now=231.0, timeout=30.0)
-    abandoned = tf.step(stuck, TransferAbandoned())
-    assert abandoned.milestones == (Milestone.TRANSFER_FAILED,)
-    assert abandoned.reason == "failed the attempt (the bot abandoned it): no resultInfo"
+    assert tf.transfer_overdue(stuck, now=231.0, timeout=30.0) == 2
+    abandoned = tf.step(stuck, TransferAbandoned(attempt=2))
+    assert abandoned.milestones == (Milestone.TRANSFER_ABANDONED,)
+    assert abandoned.milestone_keys == (f"{CALL_ID}:2:transferAbandoned",)
+    assert abandoned.reason == "abandoned the attempt (the bot's timeout: not Graph's word)"
     answer = {"id": CALL_ID, "state": "established", "mediaState": {"audio": "active"}}
     recovered = tf.reduce(abandoned.call, tf.parse_call_resource(answer))
     assert recovered == Call(
         CALL_ID,
         CallState.ESTABLISHED,
         Audio.ACTIVE,
-        Transfer(S.FAILED, None, None, Audio.ACTIVE, RETRY),
+        Transfer(S.ABANDONED, None, None, Audio.ACTIVE, RETRY, 2),
         None,
         None,
         (SEED_FAILURE,),
@@ -209,7 +210,7 @@ def test_a_refused_retry_is_failed_whatever_arrived_before_the_refusal() -> None
         CALL_ID,
         CallState.ESTABLISHED,
         Audio.ACTIVE,
-        Transfer(S.FAILED, ResultInfo(403, 8523), None, None, TransferRequested()),
+        Transfer(S.FAILED, ResultInfo(403, 8523), None, None, TransferRequested(), 2),
         None,  # the call's resultInfo is Graph's; the POST's answer is the attempt's result
         None,
         (FAILURE_7700,),
@@ -229,15 +230,15 @@ def test_a_request_after_an_observed_attempt_ended_opens_one_the_bot_can_close()
         CALL_ID,
         CallState.ESTABLISHED,
         None,
-        Transfer(S.REQUESTED, request=request),
+        Transfer(S.REQUESTED, request=request, attempt=2),
         None,
         None,
         (FAILURE_7700,),
     )
     assert tf.step(c, FAIL).outcome is Outcome.STALE  # the observed attempt's failure again
-    closed = tf.step(c, TransferAbandoned())
-    assert closed.call.transfer == Transfer(S.FAILED, request=request)
-    assert closed.milestones == (Milestone.TRANSFER_FAILED,)
+    closed = tf.step(c, TransferAbandoned(attempt=2))
+    assert closed.call.transfer == Transfer(S.ABANDONED, request=request, attempt=2)
+    assert closed.milestones == (Milestone.TRANSFER_ABANDONED,)
     attached = replay(Call(CALL_ID, CallState.ESTABLISHED), n(state="transferring"), request)
     assert attached.transfer == Transfer(S.TRANSFERRING, request=request)
     assert tf.step(attached, request).reason == "a transfer attempt is already open"
@@ -251,16 +252,19 @@ def test_a_request_after_an_observed_attempt_ended_opens_one_the_bot_can_close()
     [(), (n(state="transferring"),), (n(state="transferring"), n(state="transferAccepted"))],
     ids=["requested", "transferring", "accepted"],
 )
-def test_abandoning_fails_an_attempt_in_flight_once_and_leaves_the_call_state(
+def test_abandoning_an_attempt_in_flight_is_the_bots_word_once_and_leaves_the_call_state(
     heard: tuple[tf.Event, ...],
 ) -> None:
     call = replay(UP, RETRY, *heard)
-    steps = step_through(call, TransferAbandoned(), TransferAbandoned())
+    steps = step_through(call, TransferAbandoned(), TransferAbandoned(), TransferAbandoned(1))
     assert steps[0].call == call._replace(
-        transfer=call.transfer._replace(status=S.FAILED)  # type: ignore[union-attr]
+        transfer=call.transfer._replace(status=S.ABANDONED)  # type: ignore[union-attr]
     )
-    assert steps[0].milestones == (Milestone.TRANSFER_FAILED,)
+    assert steps[0].milestones == (Milestone.TRANSFER_ABANDONED,)
     assert steps[1] == tf.Step(steps[0].call, Outcome.IGNORED, (), "no attempt is in flight")
+    assert steps[2] == tf.Step(
+        steps[0].call, Outcome.STALE, (), "attempt 1 is not in flight: attempt 1 is abandoned"
+    )
 
 
 def test_abandoning_with_no_attempt_in_flight_changes_nothing() -> None:
@@ -274,18 +278,20 @@ def test_abandoning_with_no_attempt_in_flight_changes_nothing() -> None:
     )
 
 
-def test_an_abandoned_attempts_own_failure_arriving_later_puts_the_call_back() -> None:
+def test_an_abandoned_attempts_own_failure_arriving_later_is_graphs_word_and_ends_it() -> None:
     abandoned = replay(UP, RETRY, n(state="transferring"), TransferAbandoned())
     assert tf.transfer_blockers(abandoned) == (tf.Blocker.TRANSFER_IN_PROGRESS,)
-    late = replay(abandoned, FAIL)
-    assert late == Call(
+    late = tf.step(abandoned, FAIL)
+    assert late.call == Call(
         CALL_ID,
         CallState.ESTABLISHED,
         Audio.ACTIVE,
-        Transfer(S.FAILED, request=RETRY),
+        Transfer(S.FAILED, FAILURE_7700, request=RETRY),
         FAILURE_7700,
     )
-    assert tf.can_transfer(late)
+    assert late.milestones == (Milestone.TRANSFER_FAILED,)
+    assert late.milestone_keys == (f"{CALL_ID}:1:transferFailed",)
+    assert tf.can_transfer(late.call)
 
 
 def test_an_attempt_is_overdue_only_in_flight_with_the_callers_time_past_the_timeout() -> None:
@@ -384,11 +390,11 @@ def test_a_get_cannot_move_an_axis_back_and_a_stale_result_in_it_is_a_late_copy(
 def test_a_get_answered_404_means_the_call_is_gone() -> None:
     abandoned = replay(UP, RETRY, n(state="transferring"), TransferAbandoned())
     gone = tf.step(abandoned, tf.call_gone(CALL_ID))
-    assert gone.call == Call(
+    assert gone.call == Call(  # a 404 proves no outcome: the attempt stays abandoned
         CALL_ID,
         CallState.TERMINATED,
         Audio.INACTIVE,
-        Transfer(S.FAILED, None, None, Audio.INACTIVE, RETRY),
+        Transfer(S.ABANDONED, None, None, Audio.INACTIVE, RETRY),
     )
     assert gone.milestones == (Milestone.CALL_TERMINATED,)
     assert tf.transfer_blockers(gone.call) == (tf.Blocker.TERMINATED,)
@@ -523,18 +529,53 @@ def test_every_failure_an_attempt_ended_with_is_remembered() -> None:
     assert {tf.step(retry, e).outcome for e in (operation, FAIL)} == {Outcome.STALE}
 
 
-def test_a_retrys_own_failed_operation_is_told_apart_by_its_client_context() -> None:
-    def failed(context: str) -> tf.OperationNotification:
-        result = ResultInfo(500, 7000)
+def test_a_remembered_result_wins_over_an_echoed_client_context() -> None:
+    """Issue repro (b): a retry rebuilt from the view reuses the first request's
+    clientContext, so a late copy of the first failed operation echoes the retry's
+    context; its remembered resultInfo makes it a late copy all the same."""
+
+    def failed(context: str, result: ResultInfo) -> tf.OperationNotification:
         return tf.OperationNotification(
             CALL_ID, context, tf.ChangeType.UPDATED, "failed", result, "transferring", context
         )
 
-    retry = replay(UP, FIRST, failed("first"), RETRY)
-    assert tf.step(retry, failed("first")).outcome is Outcome.STALE
-    done = tf.step(retry, failed("retry"))
+    first_failure = failed("first", ResultInfo(500, 7000))
+    reused = replay(UP, FIRST, first_failure, FIRST)
+    assert reused.transfer == Transfer(S.REQUESTED, request=FIRST, attempt=2)
+    assert tf.step(reused, first_failure) == tf.Step(
+        reused, Outcome.STALE, (), "a late copy of an earlier attempt's failure (500/7000)"
+    )
+    retry = replay(UP, FIRST, first_failure, RETRY)
+    assert tf.step(retry, first_failure).outcome is Outcome.STALE
+    assert tf.step(retry, failed("retry", ResultInfo(500, 7000))).outcome is Outcome.STALE
+    done = tf.step(retry, failed("retry", ResultInfo(503, 7001)))
     assert done.milestones == (Milestone.TRANSFER_FAILED,)
-    assert done.call.transfer == Transfer(S.FAILED, ResultInfo(500, 7000), request=RETRY)
+    assert done.call.transfer == Transfer(S.FAILED, ResultInfo(503, 7001), request=RETRY, attempt=2)
+
+
+@pytest.mark.parametrize(
+    "result", [{"code": 0, "subCode": "transferring"}, {"code": 202}, {"subCode": "transferring"}]
+)
+def test_a_failed_operation_with_a_success_code_or_none_is_remembered_too(
+    result: dict[str, Any],
+) -> None:
+    """Issue repro (a): a failed transfer operation whose resultInfo code is 0, 2xx or
+    missing (read as 0) fails the attempt, and its redelivery is a late copy."""
+    (operation,) = tf.parse_notifications(
+        {
+            "changeType": "updated",
+            "resourceUrl": f"/communications/calls/{CALL_ID}/operations/op-1",
+            "resourceData": {"status": "failed", "resultInfo": result, "clientContext": "first"},
+        }
+    )
+    assert isinstance(operation, tf.OperationNotification)
+    failed = replay(UP, FIRST, operation)
+    assert failed.transfer == Transfer(S.FAILED, operation.result, request=FIRST)
+    retry = tf.reduce(failed, FIRST)  # rebuilt from the view: the same clientContext
+    assert retry.earlier_failures == (operation.result,)
+    late = tf.step(retry, operation)
+    assert late.outcome is Outcome.STALE
+    assert late.call == retry
 
 
 def test_observation_does_not_clear_the_result_so_its_order_does_not_matter() -> None:
@@ -551,14 +592,14 @@ def test_an_abandoned_attempt_that_completes_after_all_keeps_its_request() -> No
         CALL_ID,
         CallState.TERMINATED,
         Audio.INACTIVE,
-        Transfer(S.COMPLETED, None, None, Audio.INACTIVE, FIRST),
+        Transfer(S.COMPLETED, None, None, Audio.INACTIVE, FIRST, 1),
         None,
         "AppTransferred",
     )
     assert done.milestones == (Milestone.TRANSFER_COMPLETED, Milestone.CALL_TERMINATED)
     assert tf.consultation_fate(done.call, LEG) is tf.LegFate.REPLACED
     failed = replay(UP, FIRST, FAIL, *events_of(SEED["consultative-terminated"]))
-    assert failed.transfer == Transfer(S.COMPLETED, None, None, Audio.INACTIVE)  # another one
+    assert failed.transfer == Transfer(S.COMPLETED, None, None, Audio.INACTIVE, None, 2)  # another
 
 
 def test_a_media_only_inactive_after_a_failed_attempt_is_stale() -> None:

@@ -51,7 +51,9 @@ def test_a_completion_observed_after_a_failure_takes_nothing_of_the_failed_attem
     failed = replay(UP, REQUEST, note(CallState.ESTABLISHED, result=FAILURE, replaces_context="rc"))
     assert failed.transfer == Transfer(S.FAILED, FAILURE, "rc", None, REQUEST)
     ended = note(CallState.TERMINATED, termination_reason="AppTransferred")
-    assert tf.reduce(failed, ended).transfer == Transfer(S.COMPLETED, None, None, Audio.INACTIVE)
+    assert tf.reduce(failed, ended).transfer == Transfer(
+        S.COMPLETED, None, None, Audio.INACTIVE, None, 2
+    )
 
 
 def test_a_success_result_is_never_remembered_as_an_earlier_failure() -> None:

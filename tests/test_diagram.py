@@ -189,10 +189,26 @@ def test_every_status_arrow_is_a_move_and_every_move_an_arrow() -> None:
     assert made == claimed
 
 
-def test_a_terminated_call_moves_no_status() -> None:
+def test_a_terminated_call_moves_only_the_status_of_an_attempt_still_to_settle() -> None:
+    """``terminated`` is absorbing, but Graph's word still settles an abandoned attempt."""
+    settling: dict[TransferStatus | None, list[Fact]] = {
+        TransferStatus.ABANDONED: [
+            Fact.ESTABLISHED_FAILED,
+            Fact.TERMINATED_TRANSFERRED,
+            Fact.OPERATION_FAILED,
+            Fact.REJECTED,
+        ]
+    }
     for phase in PHASE_OF.values():
         call = start(phase, CallState.TERMINATED)
-        assert [fact for fact, event in EVENTS.items() if tf.reduce(call, event) != call] == []
+        moved = [fact for fact, event in EVENTS.items() if tf.reduce(call, event) != call]
+        assert moved == settling.get(phase, []), phase
+        for fact in moved:
+            after = tf.reduce(call, EVENTS[fact])
+            assert after.state is CallState.TERMINATED
+            assert after.transfer is not None
+            assert after.transfer.status in (TransferStatus.FAILED, TransferStatus.COMPLETED)
+    assert "in `abandoned`, `established + failure resultInfo`" in diagram_markdown()
 
 
 # The call-state axis ---------------------------------------------------------------

@@ -96,6 +96,7 @@ def test_json_of_a_call_is_the_list_of_its_public_values() -> None:
             "<rc>",
             "active",
             ["e5d39592", "ctx", ["u1", "Ada", "t1"], 1090.5],
+            1,
         ],
         [500, 7000, None],
         None,
@@ -197,7 +198,7 @@ def test_a_notification_hashes_without_its_envelope(event: tf.Notification) -> N
     ("event", "outcome", "reason"),
     [
         (tf.TransferRequested(), tf.Outcome.IGNORED, "a transfer attempt is already open"),
-        (tf.TransferAbandoned(), tf.Outcome.APPLIED, "failed the attempt (the bot abandoned it)"),
+        (tf.TransferAbandoned(), tf.Outcome.APPLIED, "abandoned the attempt (the bot's timeout"),
     ],
 )
 def test_a_steps_outcome_is_worked_out_when_read_and_the_same_as_made_eagerly(

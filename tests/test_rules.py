@@ -73,11 +73,12 @@ def test_a_rejected_request_fails_the_attempt_and_a_new_request_opens_another() 
     )
     again = TransferRequested(client_context="second")
     assert tf.reduce(failed, again) == UP._replace(
-        transfer=Transfer(TransferStatus.REQUESTED, request=again), earlier_failures=(rejected,)
+        transfer=Transfer(TransferStatus.REQUESTED, request=again, attempt=2),
+        earlier_failures=(rejected,),
     )
     assert replay(failed, again, note(S.TRANSFERRING)) == UP._replace(
         state=S.TRANSFERRING,
-        transfer=Transfer(TransferStatus.TRANSFERRING, request=again),
+        transfer=Transfer(TransferStatus.TRANSFERRING, request=again, attempt=2),
         earlier_failures=(rejected,),
     )
 
@@ -234,7 +235,7 @@ def test_a_late_notification_of_an_earlier_attempt_counts_for_the_new_one() -> N
     call = replay(failed, second, note(S.TRANSFER_ACCEPTED))
     assert call == UP._replace(
         state=S.TRANSFER_ACCEPTED,
-        transfer=Transfer(TransferStatus.ACCEPTED, request=second),
+        transfer=Transfer(TransferStatus.ACCEPTED, request=second, attempt=2),
         earlier_failures=(FAILURE,),
     )
 
@@ -258,7 +259,7 @@ def test_a_transfer_that_ends_the_call_after_a_failed_attempt_is_a_new_completed
         CALL_ID,
         S.TERMINATED,
         Audio.INACTIVE,
-        Transfer(TransferStatus.COMPLETED, None, None, Audio.INACTIVE),
+        Transfer(TransferStatus.COMPLETED, None, None, Audio.INACTIVE, None, 2),
         None,
         "AppTransferred",
         (FAILURE,),

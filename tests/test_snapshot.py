@@ -154,7 +154,7 @@ ENDED = FLOWS[0].final
 
 def test_a_snapshot_is_plain_json_with_every_key() -> None:
     assert RICH.to_dict() == {
-        "version": 1,
+        "version": 2,
         "call_id": CALL_ID,
         "state": "established",
         "audio": "active",
@@ -169,6 +169,7 @@ def test_a_snapshot_is_plain_json_with_every_key() -> None:
                 "target": {"kind": "user", "id": "u1", "display_name": "Ada", "tenant_id": "t1"},
                 "at": 1090.5,
             },
+            "attempt": 1,
         },
         "result": {"code": 500, "subcode": 7000, "message": "<message>"},
         "termination_reason": None,
@@ -182,7 +183,7 @@ def test_a_snapshot_is_plain_json_with_every_key() -> None:
         "number": "+12345678901",
     }
     assert Call("x").to_dict() == {
-        "version": 1,
+        "version": 2,
         "call_id": "x",
         **dict.fromkeys(["state", "audio", "transfer", "result", "termination_reason"]),
         "earlier_failures": [],
@@ -194,7 +195,7 @@ def test_numbers_another_json_writer_gives_read_as_the_same_call() -> None:
     text = re.sub(r'("(?:code|subcode)": )(\d+)', r"\1\2.0", json.dumps(RICH.to_dict()))
     assert text.count(".0,") == 8  # every code and subcode, as a float
     data = json.loads(text)
-    data["version"] = 1.0
+    data["version"] = 2.0
     same_structure(Call.from_dict(data), RICH)
     huge = {**PHONE.to_dict()}
     huge["transfer"] = {
@@ -228,6 +229,7 @@ def _delete(path: Path_) -> Callable[[Json], None]:
 
 
 NAN, INF = float("nan"), float("inf")
+STATUSES = "one of 'requested', 'transferring', 'accepted', 'abandoned', 'completed', 'failed'"
 BAD: list[tuple[str, Callable[[Json], None], str, str, str]] = [
     # (id, change, path, expected, found)
     ("id-int", _set(("transfer", "request", "target", "id"), 5), "$.transfer.request.target.id",
@@ -241,9 +243,9 @@ BAD: list[tuple[str, Callable[[Json], None], str, str, str]] = [
      "'transferAccepted', 'redirecting', 'terminating', 'terminated', 'unknownFutureValue'",
      "the string 'Established'"),
     ("status-unknown", _set(("transfer", "status"), "done"), "$.transfer.status",
-     "one of 'requested', 'transferring', 'accepted', 'completed', 'failed'", "the string 'done'"),
+     STATUSES, "the string 'done'"),
     ("status-null", _set(("transfer", "status"), None), "$.transfer.status",
-     "one of 'requested', 'transferring', 'accepted', 'completed', 'failed'", "null"),
+     STATUSES, "null"),
     ("audio-int", _set(("audio",), 1), "$.audio", "one of 'active', 'inactive'", "1"),
     ("kind-unknown", _set(("transfer", "request", "target", "kind"), "bot"),
      "$.transfer.request.target.kind", "one of 'user', 'phone'", "the string 'bot'"),
@@ -260,13 +262,23 @@ BAD: list[tuple[str, Callable[[Json], None], str, str, str]] = [
     ("phone-with-user-key", _set(("transfer", "request", "target"),
      {"kind": "phone", "number": "+1", "display_name": None}),
      "$.transfer.request.target.display_name", "no such key (not in the schema)", "null"),
-    ("version-newer", _set(("version",), 2), "$.version",
-     "a schema version up to 1 (this transfer_fsm is older)", "2"),
+    ("version-newer", _set(("version",), 3), "$.version",
+     "a schema version up to 2 (this transfer_fsm is older)", "3"),
     ("version-newer-float", _set(("version",), 3.0), "$.version",
-     "a schema version up to 1 (this transfer_fsm is older)", "3.0"),
-    ("version-string", _set(("version",), "1"), "$.version", "1", "the string '1'"),
-    ("version-bool", _set(("version",), True), "$.version", "1", "true"),
-    ("version-zero", _set(("version",), 0), "$.version", "1", "0"),
+     "a schema version up to 2 (this transfer_fsm is older)", "3.0"),
+    ("version-string", _set(("version",), "1"), "$.version", "2", "the string '1'"),
+    ("version-bool", _set(("version",), True), "$.version", "2", "true"),
+    ("version-zero", _set(("version",), 0), "$.version", "2", "0"),
+    ("attempt-zero", _set(("transfer", "attempt"), 0), "$.transfer.attempt",
+     "an attempt number (an integer of at least 1)", "0"),
+    ("attempt-string", _set(("transfer", "attempt"), "1"), "$.transfer.attempt",
+     "an attempt number (an integer of at least 1)", "the string '1'"),
+    ("attempt-bool", _set(("transfer", "attempt"), True), "$.transfer.attempt",
+     "an attempt number (an integer of at least 1)", "true"),
+    ("attempt-missing", _delete(("transfer", "attempt")), "$.transfer.attempt",
+     "a value (every key is required)", "no such key"),
+    ("v1-with-attempt", _set(("version",), 1), "$.transfer.attempt",
+     "no such key (not in the schema)", "1"),
     ("version-missing", _delete(("version",)), "$.version",
      "a value (every key is required)", "no such key"),
     ("at-nan", _set(("transfer", "request", "at"), NAN), "$.transfer.request.at",
@@ -458,8 +470,9 @@ def test_a_changed_snapshot_reads_as_a_call_or_raises_snapshot_error(
     except SnapshotError as caught:  # nothing else may escape
         error = caught
     accepted = error is None
+    old = isinstance(data, dict) and data.get("version") == 1  # read, then written as version 2
     if error is None:
-        assert call.to_dict() == data  # it means exactly that call
+        assert call.to_dict() == (upgraded(data) if old else data)  # it means exactly that call
         same_structure(through_json(call), call)
     elif how == "replace":  # the error is within the changed value's record
         assert error.path.startswith(_json_path(path[:-1]))
@@ -469,9 +482,11 @@ def test_a_changed_snapshot_reads_as_a_call_or_raises_snapshot_error(
         json.dumps(data, allow_nan=False)
     except ValueError:
         return  # NaN or an infinity: not JSON, outside what the schema speaks about
+    if old:
+        return  # the schema is the current version's (version 1 is read, never written)
     assert is_valid(SCHEMA, data) is accepted, list(errors(SCHEMA, data))
     version = data.get("version") if isinstance(data, dict) else None
-    if isinstance(version, (int, float)) and not isinstance(version, bool) and version > 1:
+    if isinstance(version, (int, float)) and not isinstance(version, bool) and version > VERSION:
         assert not accepted  # a newer version: the schema's const refuses it, as from_dict does
 
 
@@ -495,7 +510,7 @@ def test_the_schema_uses_only_keywords_the_test_validator_implements() -> None:
 @pytest.mark.parametrize(
     "schema",
     [{"type": "string", "pattern": "x"}, {"additionalProperties": True}, {"type": "date"},
-     {"items": {"minimum": 0}}, {"oneOf": [{"format": "uri"}]}],
+     {"items": {"maximum": 0}}, {"oneOf": [{"format": "uri"}]}],
 )  # fmt: skip
 def test_the_test_validator_refuses_keywords_it_does_not_implement(schema: dict[str, Any]) -> None:
     with pytest.raises(UnknownKeywordError):
@@ -506,6 +521,10 @@ def test_the_test_validator_follows_json_schema() -> None:
     integer, nullable = {"type": "integer"}, {"type": ["string", "null"], "enum": ["a", None]}
     assert [is_valid(integer, v) for v in (1, 1.0, 1.5, True, "1", 10**30)] == [
         True, True, False, False, False, True,
+    ]  # fmt: skip
+    positive = {"type": "integer", "minimum": 1}
+    assert [is_valid(positive, v) for v in (1, 2.0, 0, -1, 0.0, True)] == [
+        True, True, False, False, False, False,
     ]  # fmt: skip
     assert [is_valid(nullable, v) for v in ("a", None, "b", 1)] == [True, True, False, False]
     assert [is_valid({"const": 1}, v) for v in (1, 1.0, True, 2)] == [True, True, False, False]
@@ -556,3 +575,36 @@ def test_to_dict_refuses_a_hand_built_value_no_snapshot_could_read_back(
     with pytest.raises(SnapshotError) as caught:
         call.to_dict()
     assert (caught.value.path, caught.value.expected, caught.value.found) == (path, expected, found)
+
+
+def version_1(call: Call) -> dict[str, Any]:
+    """``call`` as a version-1 snapshot (before attempt numbers) wrote it."""
+    data = call.to_dict()
+    data["version"] = 1
+    if data["transfer"] is not None:
+        del data["transfer"]["attempt"]
+    return data
+
+
+def test_a_version_1_snapshot_reads_with_its_attempt_numbered_from_its_failures() -> None:
+    """Version 1 had no attempt number: one per remembered failure comes before it."""
+    assert Call.from_dict(version_1(RICH)) == RICH._replace(
+        transfer=RICH.transfer._replace(attempt=3)  # type: ignore[union-attr]
+    )
+    assert Call.from_dict(version_1(PHONE)) == PHONE
+    assert Call.from_dict(version_1(Call("x"))) == Call("x")
+    abandoned = version_1(RICH)
+    abandoned["transfer"]["status"] = "abandoned"  # no such status in version 1
+    with pytest.raises(SnapshotError) as caught:
+        Call.from_dict(abandoned)
+    error = caught.value
+    assert (error.path, error.found) == ("$.transfer.status", "the string 'abandoned'")
+
+
+def upgraded(data: dict[str, Any]) -> dict[str, Any]:
+    """A version-1 snapshot as ``to_dict`` writes the call it reads as."""
+    done = copy.deepcopy(data)
+    done["version"] = 2
+    if isinstance(done.get("transfer"), dict):
+        done["transfer"]["attempt"] = 1 + len(done["earlier_failures"])
+    return done

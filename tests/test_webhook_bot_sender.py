@@ -295,9 +295,10 @@ def test_no_answer_leaves_the_attempt_in_flight(signer: Signer, tmp_path: Path) 
         assert view.transfer is not None
         assert view.transfer.status is tf.TransferStatus.REQUESTED
         assert not tf.transfer_overdue(view, now=at + 1, timeout=30)
-        overdue = tf.step(view, tf.TransferAbandoned())
-        assert tf.transfer_overdue(view, now=at + 31, timeout=30)
-        assert overdue.milestones == (tf.Milestone.TRANSFER_FAILED,)
+        attempt = tf.transfer_overdue(view, now=at + 31, timeout=30)
+        assert attempt == 1
+        overdue = tf.step(view, tf.TransferAbandoned(attempt))
+        assert overdue.milestones == (tf.Milestone.TRANSFER_ABANDONED,)
         lines = logged(graph.bot, call_id)
         assert lines[-1]["event"] == "transfer-unknown"
         assert "transferFailed" not in [line.get("milestone") for line in lines]

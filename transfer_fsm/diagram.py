@@ -21,7 +21,15 @@ from __future__ import annotations
 from typing import NamedTuple
 
 from .render import PHASES
-from .rules import FACT_STATE, REFUSAL_RESTORES, RULES, STATE_RANK, Fact, advances_to
+from .rules import (
+    FACT_STATE,
+    REFUSAL_RESTORES,
+    RULES,
+    SETTLED_AFTER_END,
+    STATE_RANK,
+    Fact,
+    advances_to,
+)
 from .values import CallState, TransferStatus
 
 ONLY_HERE = " (from here only)"
@@ -136,10 +144,23 @@ def _names(names: list[str]) -> str:
 STATUS_TEXT = (
     "Each arrow is a status change and the facts that make it: `[*]` is a call with no "
     "attempt, so an arrow out of it opens one (by observation, or the bot's "
-    "`TransferRequested`), and an arrow out of `failed` opens a new one; a fact that names "
+    "`TransferRequested`), and so does an arrow into `requested` or out of `failed`; a fact "
+    "that names "
     "no arrow out of a status leaves it as it is, and so does every fact once the call is "
-    "`terminated`."
+    "`terminated`, but for an attempt that is still Graph's to settle"
 )
+
+
+def status_text() -> str:
+    """The status diagram's legend, naming the facts that still settle an attempt after the
+    call ended (``rules.SETTLED_AFTER_END``)."""
+    settled = []
+    for phase, facts in SETTLED_AFTER_END.items():
+        named = [f"`{fact.value}`" for fact in RULES[phase] if fact in facts]
+        settled.append(f"in `{phase.value if phase else 'no attempt'}`, {_names(named)}")
+    return f"{STATUS_TEXT} ({'; '.join(settled)}: its arrows hold then too)."
+
+
 AXIS_TEXT = (
     "Each box is a call state, or states of one rank (`=`: the later delivered wins), "
     "lowest rank first; an arrow names the facts that put the call in the box (in the "
@@ -152,7 +173,7 @@ AXIS_TEXT = (
 
 def diagram_markdown() -> str:
     """What ``docs/model.md`` embeds as diagrams: the transfer status, then each phase's axis."""
-    parts = ["### Transfer status (`rules.RULES`)", STATUS_TEXT, _mermaid(status_diagram())]
+    parts = ["### Transfer status (`rules.RULES`)", status_text(), _mermaid(status_diagram())]
     by_diagram: dict[str | None, list[str]] = {}
     for name, phase in PHASES:
         by_diagram.setdefault(call_state_diagram(phase), []).append(name)

@@ -14,12 +14,14 @@ from .rules import (
     BOT_FACTS,
     FACT_STATE,
     FINAL_STATUSES,
+    IN_FLIGHT_STATUSES,
     MEDIA,
     MEDIA_CHAIN,
     PLAIN_FACT,
     REFINABLE,
     REFUSAL_RESTORES,
     RULES,
+    SETTLED_AFTER_END,
     STATE_RANK,
     TERMINATED_AUDIO,
     Attempt,
@@ -137,12 +139,13 @@ def reduce(call: Call, event: Event) -> Call:
     call_id, state, audio, current, result, reason, earlier = call
     if current is None:
         phase = t_result = t_context = t_audio = t_request = None
+        number = 0
     else:
-        phase, t_result, t_context, t_audio, t_request = current
+        phase, t_result, t_context, t_audio, t_request, number = current
     event_id, change, heard_state, heard, event_result, event_reason, context, _, _ = event
     if event_id != call_id:
         raise WrongCallError(call_id, event_id)
-    if state is _TERMINATED:
+    if state is _TERMINATED and phase not in SETTLED_AFTER_END:
         return call
     fact = PLAIN_FACT.get(heard_state, _UNKNOWN_STATE)
     if change is _DELETED or (
@@ -151,6 +154,8 @@ def reduce(call: Call, event: Event) -> Call:
         fact = fact_of(event, earlier)
         if fact is _EARLIER:  # a late copy of an earlier attempt's failure: nothing of it
             return call
+    if state is _TERMINATED and fact not in SETTLED_AFTER_END[phase]:
+        return call
     move = MOVES[phase][state].get(fact)
     if move is not None:  # the call-state axis and the transfer status
         new_state, status, final, attempt = move
@@ -158,11 +163,8 @@ def reduce(call: Call, event: Event) -> Call:
             if phase is not None:  # after a failed attempt, whose failures are remembered
                 earlier = remembered(earlier, t_result, result)
                 result = None
-                if t_result is not None:  # one the bot abandoned keeps its request
-                    t_request = None
-            else:
-                t_request = None
-            t_result = t_context = t_audio = None
+            t_result = t_context = t_audio = t_request = None
+            number += 1
         if new_state is not None:
             state = new_state
             if event_result is not None:
@@ -198,10 +200,11 @@ def reduce(call: Call, event: Event) -> Call:
         and t_context is current[2]
         and t_audio is current[3]
         and t_request is current[4]
+        and number == current[5]
     ):
         kept = current
     else:
-        kept = _new_transfer(Transfer, (phase, t_result, t_context, t_audio, t_request))
+        kept = _new_transfer(Transfer, (phase, t_result, t_context, t_audio, t_request, number))
     new = (call_id, state, audio, kept, result, reason, earlier)
     return call if tuple.__eq__(new, call) else _new_call(Call, new)
 
@@ -213,9 +216,10 @@ def _advance_attempt(
     call_id, state, audio, current, c_result, reason, earlier = call
     if current is None:
         phase = t_result = t_context = t_audio = t_request = None
+        number = 0
     else:
-        phase, t_result, t_context, t_audio, t_request = current
-    if state is _TERMINATED or fact is None:
+        phase, t_result, t_context, t_audio, t_request, number = current
+    if fact is None or (state is _TERMINATED and fact not in SETTLED_AFTER_END.get(phase, ())):
         return call
     move = MOVES[phase][state].get(fact)
     if move is None:
@@ -223,8 +227,7 @@ def _advance_attempt(
     new_state, status, final, attempt = move
     if attempt is _OPEN and status is not None:  # a new attempt: nothing of the old one
         if phase is not None:  # after a failed attempt, whose failures are remembered
-            if t_result is not None or c_result is not None:
-                earlier = remembered(earlier, t_result, c_result)
+            earlier = remembered(earlier, t_result, c_result)
             c_result = None
         elif fact is _REQUESTED:  # the bot's boundary clears the result
             c_result = None
@@ -233,7 +236,7 @@ def _advance_attempt(
             if result is not None:
                 c_result = result
         t_result = result if final else None
-        opened = _new_transfer(Transfer, (status, t_result, None, None, request))
+        opened = _new_transfer(Transfer, (status, t_result, None, None, request, number + 1))
         return _new_call(Call, (call_id, state, audio, opened, c_result, reason, earlier))
     if phase is None:
         return call
@@ -241,7 +244,9 @@ def _advance_attempt(
         if t_request is not None or request is None:
             return call
         t_request = request
-    if fact is _REJECTED:  # the attempt never started: what it saw was an earlier one's
+    if fact is _REJECTED and phase in IN_FLIGHT_STATUSES:
+        # the attempt never started: what it saw was an earlier one's (once abandoned,
+        # late progress was never taken, so there is nothing to give back)
         state = REFUSAL_RESTORES.get(state, state)
     if new_state is not None:  # a failed transfer operation: the call is back
         state = new_state
@@ -253,19 +258,21 @@ def _advance_attempt(
             t_result = result
     # Every path here moves the attempt (its status, its request, or a refusal's
     # result), so it is built anew; an equal call is still never rebuilt.
-    moved = _new_transfer(Transfer, (phase, t_result, t_context, t_audio, t_request))
+    moved = _new_transfer(Transfer, (phase, t_result, t_context, t_audio, t_request, number))
     new = (call_id, state, audio, moved, c_result, reason, earlier)
     return call if tuple.__eq__(new, call) else _new_call(Call, new)
 
 
 def remembered(
-    earlier: tuple[ResultInfo, ...], *ended: ResultInfo | None
+    earlier: tuple[ResultInfo, ...], ended: ResultInfo | None, since: ResultInfo | None
 ) -> tuple[ResultInfo, ...]:
-    """``earlier_failures`` once an attempt opens after a failed one: every failure
-    ``resultInfo`` the failed attempt was ended or followed by, each once."""
-    for result in ended:
-        if result is not None and result[0] not in SUCCESS_CODES and result not in earlier:
-            earlier = (*earlier, result)
+    """``earlier_failures`` once an attempt opens after an ended one, each ``resultInfo`` once:
+    the one the attempt ended with (``ended``: any code, as a failed legacy operation
+    may carry 0 or none), and the call's own ``result`` since when it is a failure."""
+    if ended is not None and ended not in earlier:
+        earlier = (*earlier, ended)
+    if since is not None and since[0] not in SUCCESS_CODES and since not in earlier:
+        earlier = (*earlier, since)
     return earlier
 
 
@@ -276,6 +283,10 @@ def _reduce_other(call: Call, event: Event) -> Call:
     if type(event) is TransferRejected:
         return _advance_attempt(call, _REJECTED, event.result, None)
     if type(event) is TransferAbandoned:
+        attempt = call.transfer
+        named = event.attempt
+        if named is not None and (attempt is None or attempt.attempt != named):
+            return call  # another attempt than the one it names: a stale timer
         return _advance_attempt(call, _ABANDONED, None, None)
     if type(event) is not OperationNotification and type(event) is not ResourceNotification:
         raise TypeError(f"not a transfer_fsm event: {type(event).__name__}")

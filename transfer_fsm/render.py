@@ -26,6 +26,7 @@ PHASES: list[tuple[str, TransferStatus | None]] = [
     ("requested", TransferStatus.REQUESTED),
     ("transferring", TransferStatus.TRANSFERRING),
     ("accepted", TransferStatus.ACCEPTED),
+    ("abandoned", TransferStatus.ABANDONED),
     ("failed", TransferStatus.FAILED),
     ("completed", TransferStatus.COMPLETED),
 ]

@@ -24,6 +24,7 @@ from .values import (
     Milestone,
     Outcome,
     ResultInfo,
+    TransferAbandoned,
     TransferRequested,
     TransferStatus,
 )
@@ -75,6 +76,22 @@ class Step:
         if reason is None:
             reason = self._work_out()[1]
         return reason
+
+    @property
+    def milestone_keys(self) -> tuple[str, ...]:
+        """A stable key per milestone, parallel to :attr:`milestones`: the idempotency key
+        of the bot's reaction to it.
+
+        ``"{call_id}:{attempt}:{milestone}"``, where ``attempt`` is the number of the
+        attempt the milestone belongs to (``Transfer.attempt`` of :attr:`call`; 0
+        before the call's first attempt), and ``"{call_id}:callTerminated"`` for the
+        call's end. The same milestone of the same attempt has the same key in every
+        delivery order and on every writer; different attempts have different keys.
+        Milestones fire at most once per key over an attempt's own notifications;
+        media outside a transfer has no order (``docs/model.md``), so an
+        ``audioActive`` / ``audioInactive`` there may fire again under its key.
+        """
+        return milestone_keys(self.call, self.milestones)
 
     def _work_out(self) -> tuple[Outcome, str]:
         """The outcome and the reason, from the calls before and after and the event."""
@@ -167,6 +184,7 @@ LATE_COPY = "a late copy of an earlier attempt's failure"
 STATUS_WORDS: dict[TransferStatus, str] = {
     TransferStatus.TRANSFERRING: "the transfer is in progress",
     TransferStatus.ACCEPTED: "the target accepted the transfer",
+    TransferStatus.ABANDONED: "abandoned the attempt (the bot's timeout: not Graph's word)",
     TransferStatus.COMPLETED: "completed the attempt",
     TransferStatus.FAILED: "failed the attempt",
 }
@@ -181,7 +199,6 @@ OPENED_WORDS: dict[TransferStatus, str] = {
 # Why a failure happened, by the fact that caused it (others: Graph's failure).
 FAILURE_CAUSES: dict[Fact, str] = {
     Fact.REJECTED: "Graph refused the request",
-    Fact.ABANDONED: "the bot abandoned it",
     Fact.TERMINATED: "the call ended without a transfer result",
 }
 
@@ -215,6 +232,20 @@ def milestones(old: Call, new: Call) -> tuple[Milestone, ...]:
     if first is None:
         return _NONE if second is None else (second,)
     return (first,) if second is None else (first, second)
+
+
+def milestone_keys(call: Call, fired: tuple[Milestone, ...]) -> tuple[str, ...]:
+    """The keys of the milestones ``fired`` by the step that made ``call``
+    (see :attr:`Step.milestone_keys`)."""
+    call_id = call[0]
+    attempt = call[3]
+    number = 0 if attempt is None else attempt[5]
+    return tuple(
+        f"{call_id}:{milestone.value}"
+        if milestone is TERMINATED_MILESTONE
+        else f"{call_id}:{number}:{milestone.value}"
+        for milestone in fired
+    )
 
 
 def _code(result: ResultInfo | None) -> str:
@@ -295,7 +326,19 @@ def _unchanged(call: Call, event: Event) -> tuple[Outcome, str]:
         return Outcome.STALE, OVERTAKEN
     if isinstance(event, TransferRequested):
         return Outcome.IGNORED, ATTEMPT_OPEN
+    if isinstance(event, TransferAbandoned) and event.attempt is not None:
+        return Outcome.STALE, _not_in_flight(call, event.attempt)
     return Outcome.IGNORED, NOT_IN_FLIGHT
+
+
+def _not_in_flight(call: Call, named: int) -> str:
+    """Why ``TransferAbandoned(attempt=named)`` changed nothing."""
+    transfer = call.transfer
+    if transfer is None:
+        return f"attempt {named} is not in flight: no attempt was opened"
+    return (
+        f"attempt {named} is not in flight: attempt {transfer.attempt} is {transfer.status.value}"
+    )
 
 
 def _unchanged_call(

@@ -244,8 +244,9 @@ def can_transfer(call: Call) -> bool:
     return not transfer_blockers(call)
 
 
-def transfer_overdue(call: Call, now: float, timeout: float) -> bool:
-    """True when ``call``'s attempt is still in flight more than ``timeout`` after its request.
+def transfer_overdue(call: Call, now: float, timeout: float) -> int | None:
+    """The number of ``call``'s attempt when it is still in flight more than ``timeout``
+    after its request; ``None`` when no attempt is overdue.
 
     The library keeps no clock: ``now`` is the caller's clock reading, on the
     same clock as the ``at`` of the attempt's :class:`~transfer_fsm.TransferRequested`
@@ -257,19 +258,23 @@ def transfer_overdue(call: Call, now: float, timeout: float) -> bool:
     where the call stands (:func:`~transfer_fsm.parse_call_resource`). Raises
     ``ValueError`` when ``now``, ``timeout`` or the request's ``at`` is not a
     finite number.
+
+    The answer is the attempt to abandon: reduce
+    ``TransferAbandoned(attempt=n)`` with it, so that a timer that fires late,
+    or on another instance, after a new attempt opened abandons nothing.
     """
     for name, value in (("now", now), ("timeout", timeout)):
         if not _finite(value):
             raise ValueError(f"{name}: a finite number of seconds, got {value!r}")
     transfer = call.transfer
     if transfer is None or transfer.status not in IN_FLIGHT_STATUSES:
-        return False
+        return None
     request = transfer.request
     if request is None or request.at is None:
-        return False
+        return None
     if not _finite(request.at):
         raise ValueError(f"the request's at: a finite number of seconds, got {request.at!r}")
-    return now - request.at > timeout
+    return transfer.attempt if now - request.at > timeout else None
 
 
 def consultation_fate(primary: Call, leg: Call | str) -> LegFate:

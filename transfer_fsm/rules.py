@@ -9,7 +9,9 @@ independent axes plus the transfer attempt they belong to:
 
 * the **call-state axis** (``Call.state``),
 * the **media axis** (``Call.audio``, and ``Transfer.audio`` within an attempt),
-* the **transfer status** (``Transfer.status``) of the current attempt.
+* the **transfer status** (``Transfer.status``) of the current attempt,
+  numbered by ``Transfer.attempt`` (1, then n + 1 for each attempt opened
+  after attempt n ended).
 
 Each notification is read as *facts* (its state, classified by :data:`Fact`;
 its audio; its ``resultInfo``) and each axis takes what the facts say only if
@@ -39,10 +41,9 @@ one clears ``result`` (it belongs to the current attempt); the attempt's
 ``result`` is the ``resultInfo`` of the event that ends it; its
 ``replaces_context`` is the first one reported while it exists; a request
 attaches only to an attempt that has none; and opening
-an attempt after a failed one adds the failure ``resultInfo`` the failed
-attempt ended with, and the call's own failure ``result`` since, to the
-call's ``earlier_failures`` (an attempt opened by observation after one that
-ended with no ``resultInfo``, as an abandoned one does, keeps its request).
+an attempt after a failed one adds the ``resultInfo`` the failed attempt
+ended with (whatever its code: the legacy operation may fail with 0), and the
+call's own failure ``result`` since, to the call's ``earlier_failures``.
 
 **Attempts over time.** Graph gives no attempt id, so a redelivered
 notification of an earlier attempt looks like one of the current attempt's.
@@ -50,7 +51,9 @@ What can be told apart is a failure: a failure (``established`` with a
 failure ``resultInfo``, or a failed transfer operation) whose ``resultInfo``
 equals one in ``earlier_failures`` is read as the fact ``EARLIER_FAILURE``,
 a late copy, which no table moves in any phase: it changes nothing, not
-even the media axis or the attempt's ``replaces_context``. The other
+even the media axis or the attempt's ``replaces_context``. A remembered
+``resultInfo`` wins over an echoed ``clientContext`` (a retry rebuilt from the
+view reuses its first request's). The other
 notifications of an earlier attempt (``transferring``, ``transferAccepted``,
 audio) carry nothing that tells them apart and count for the current one;
 they cannot end it. Two bot events end an attempt whatever it has seen:
@@ -58,8 +61,12 @@ they cannot end it. Two bot events end an attempt whatever it has seen:
 ``transferring`` / ``transferAccepted`` it saw was an earlier attempt's and
 the call is back to ``established``, see ``REFUSAL_RESTORES``) and
 ``TransferAbandoned`` (the bot's own timeout; the call state stays, as the bot
-does not know it). The answer of a ``GET`` of the call is read as one more
-notification, by the same rules.
+does not know it). The bot's give-up is not Graph's failure: it moves the
+attempt to ``abandoned`` (phase ``AFTER_ABANDON``), where the bot may request
+again, and Graph's own word about the attempt (a completion, a failure it had
+not seen) still ends it, once, even after the call has terminated
+(``SETTLED_AFTER_END``). The answer of a ``GET`` of the call is read as one
+more notification, by the same rules.
 
 The legacy beta transfer reports its progress on a ``commsOperation``
 instead of the call's state: its ``resultInfo.subCode`` words are facts of
@@ -241,11 +248,12 @@ def operation_fact(
     operation is the transfer's: it carries a progress word, or it echoes the
     ``clientContext`` of the bot's request (Graph asks for a unique context
     per request). An operation of another type (a prompt, a recording, an
-    invitation) is no transfer fact (``None``). A failed transfer operation (a
+    invitation) is no transfer fact (``None``). A failed transfer operation
+    whose ``resultInfo`` is in ``earlier`` (the call's ``earlier_failures``) is
+    a late copy of an earlier attempt's (``EARLIER_FAILURE``), whatever context
+    it echoes (a retry may reuse its first request's); so is one (with a
     progress word) that echoes another ``clientContext`` than the current
-    request's is a late copy of an earlier attempt's (``EARLIER_FAILURE``);
-    without a context to compare, so is one whose ``resultInfo`` is in
-    ``earlier`` (the call's ``earlier_failures``).
+    request's.
     """
     if event.data.get("@odata.type") not in TRANSFER_OPERATION_TYPES:
         return None
@@ -255,13 +263,14 @@ def operation_fact(
         return progress
     context = None if request is None else request.client_context
     echoed = event.client_context
-    if context is not None and echoed == context:
-        return Fact.OPERATION_FAILED
-    if progress is None:
+    ours = context is not None and echoed == context
+    if progress is None and not ours:
         return None
-    if context is not None and echoed is not None:  # another request's transfer
+    if event.result in earlier:  # remembered: a late copy, whatever context it echoes
         return _EARLIER
-    return _EARLIER if event.result in earlier else Fact.OPERATION_FAILED
+    if ours or context is None or echoed is None:
+        return Fact.OPERATION_FAILED
+    return _EARLIER  # it echoes another request's context: another attempt's transfer
 
 
 # The bot's own events, as facts.
@@ -316,8 +325,8 @@ IN_FLIGHT: dict[Fact, Rule] = {
     Fact.REQUESTED: Rule(None, None, Attempt.ATTACH),
     # The POST was refused: the attempt never started (see REFUSAL_RESTORES).
     Fact.REJECTED: Rule(None, _S.FAILED),
-    # The bot gave up waiting; it does not know the call state.
-    Fact.ABANDONED: Rule(None, _S.FAILED),
+    # The bot gave up waiting; it does not know the call state (see AFTER_ABANDON).
+    Fact.ABANDONED: Rule(None, _S.ABANDONED),
 }
 
 AFTER_FAILURE: dict[Fact, Rule] = {
@@ -330,6 +339,26 @@ AFTER_FAILURE: dict[Fact, Rule] = {
     # A failed attempt gave the call back: a transfer that ends it is another one.
     Fact.TERMINATED_TRANSFERRED: Rule(5, _S.COMPLETED, Attempt.OPEN),
     Fact.REQUESTED: Rule(None, _S.REQUESTED, Attempt.OPEN),
+}
+
+# The bot gave up waiting (TransferAbandoned): for the call state the attempt is
+# over, as after a failure (a GET that says ``established`` puts the call where
+# it may be transferred again; late progress is stale), but Graph has not said
+# how it ended, so its word still ends it: a failure ``resultInfo`` it did not
+# know, a refused POST, or a termination that proves the transfer (of this
+# attempt: nothing is opened). A termination that proves nothing ends the call,
+# not the attempt.
+AFTER_ABANDON: dict[Fact, Rule] = {
+    Fact.ESTABLISHED: Rule(3),
+    Fact.HOLD: Rule(3),
+    Fact.REDIRECTING: Rule(3),
+    Fact.ESTABLISHED_FAILED: Rule(3, _S.FAILED),
+    Fact.TERMINATING: Rule(4),
+    Fact.TERMINATED: Rule(5),
+    Fact.TERMINATED_TRANSFERRED: Rule(5, _S.COMPLETED),
+    Fact.OPERATION_FAILED: Rule(3, _S.FAILED),
+    Fact.REQUESTED: Rule(None, _S.REQUESTED, Attempt.OPEN),
+    Fact.REJECTED: Rule(None, _S.FAILED),
 }
 
 # A refused POST means the attempt never started, so a state only an attempt
@@ -347,6 +376,7 @@ RULES: dict[TransferStatus | None, dict[Fact, Rule]] = {
     _S.REQUESTED: IN_FLIGHT,
     _S.TRANSFERRING: IN_FLIGHT,
     _S.ACCEPTED: IN_FLIGHT,
+    _S.ABANDONED: AFTER_ABANDON,
     _S.FAILED: AFTER_FAILURE,
     _S.COMPLETED: {},
 }
@@ -359,6 +389,7 @@ MEDIA: dict[TransferStatus | None, tuple[Media, Media, Media]] = {
     _S.REQUESTED: (Media.CHAIN, Media.CHAIN, Media.CHAIN),
     _S.TRANSFERRING: (Media.CHAIN, Media.CHAIN, Media.CHAIN),
     _S.ACCEPTED: (Media.CHAIN, Media.CHAIN, Media.CHAIN),
+    _S.ABANDONED: (Media.CHAIN, Media.CHAIN, Media.CHAIN),
     _S.FAILED: (Media.LATEST, Media.CHAIN, Media.CHAIN),
     _S.COMPLETED: (Media.STALE, Media.STALE, Media.STALE),
 }
@@ -372,21 +403,34 @@ def media_kind(fact: Fact) -> int:
 MEDIA_CHAIN: dict[Audio | None, int] = {None: 0, Audio.INACTIVE: 1, Audio.ACTIVE: 2}
 TERMINATED_AUDIO = Audio.INACTIVE
 
-# The transfer status only moves forward; COMPLETED and FAILED are both final.
+# The transfer status only moves forward; COMPLETED and FAILED are both final
+# (Graph's word). ABANDONED (the bot's) is past every in-flight status and
+# before the final ones.
 STATUS_RANK: dict[TransferStatus, int] = {
     _S.REQUESTED: 0,
     _S.TRANSFERRING: 1,
     _S.ACCEPTED: 2,
-    _S.COMPLETED: 3,
-    _S.FAILED: 3,
+    _S.ABANDONED: 3,
+    _S.COMPLETED: 4,
+    _S.FAILED: 4,
 }
-FINAL_RANK = 3
+FINAL_RANK = 4
 FINAL_STATUSES = frozenset(status for status, rank in STATUS_RANK.items() if rank == FINAL_RANK)
-IN_FLIGHT_STATUSES = frozenset(status for status, rank in STATUS_RANK.items() if rank < FINAL_RANK)
+# In flight: the bot is waiting for Graph (what transfer_overdue and TransferAbandoned read).
+IN_FLIGHT_STATUSES = frozenset(status for status, table in RULES.items() if table is IN_FLIGHT)
+
+# ``terminated`` is absorbing, but an abandoned attempt is still Graph's to settle:
+# these facts end it (its status only) after the call has ended.
+SETTLED_AFTER_END: dict[TransferStatus | None, frozenset[Fact]] = {
+    _S.ABANDONED: frozenset(
+        fact for fact, rule in AFTER_ABANDON.items() if rule.status in FINAL_STATUSES
+    ),
+}
 
 # What a bot is told when a step moves an axis onto these values.
 STATUS_MILESTONE: dict[TransferStatus, Milestone] = {
     _S.ACCEPTED: Milestone.TRANSFER_ACCEPTED,
+    _S.ABANDONED: Milestone.TRANSFER_ABANDONED,
     _S.COMPLETED: Milestone.TRANSFER_COMPLETED,
     _S.FAILED: Milestone.TRANSFER_FAILED,
 }
@@ -434,6 +478,7 @@ STATUS_BLOCKER: dict[TransferStatus | None, Blocker | None] = {
     _S.REQUESTED: Blocker.TRANSFER_IN_PROGRESS,
     _S.TRANSFERRING: Blocker.TRANSFER_IN_PROGRESS,
     _S.ACCEPTED: Blocker.TRANSFER_IN_PROGRESS,
+    _S.ABANDONED: None,
     _S.COMPLETED: Blocker.TRANSFERRED,
     _S.FAILED: None,
 }
@@ -444,6 +489,7 @@ LEG_FATE: dict[TransferStatus, LegFate] = {
     _S.REQUESTED: LegFate.PENDING,
     _S.TRANSFERRING: LegFate.PENDING,
     _S.ACCEPTED: LegFate.PENDING,
+    _S.ABANDONED: LegFate.PENDING,  # until Graph says how it ended
     _S.COMPLETED: LegFate.REPLACED,
     _S.FAILED: LegFate.KEPT,
 }

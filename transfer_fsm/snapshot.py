@@ -6,11 +6,15 @@ the first one that is wrong) and describe themselves as JSON Schema, which is
 what ``transfer_fsm/snapshot.schema.json`` is generated from
 (``python -m transfer_fsm schema --write transfer_fsm/snapshot.schema.json``).
 
-Version 1 is an object: ``version`` (1) and the seven fields of ``Call`` under
+Version 2 is an object: ``version`` (2) and the seven fields of ``Call`` under
 their own names; enums are their wire strings, a ``ResultInfo`` is
 ``{"code", "subcode", "message"}``, a request's target is tagged by ``kind``
-(``"user"`` or ``"phone"``). Every key is always present (``null`` when
-empty), and no other key is allowed, so a snapshot means one thing.
+(``"user"`` or ``"phone"``), and the attempt carries its number
+(``attempt``). Every key is always present (``null`` when empty), and no
+other key is allowed, so a snapshot means one thing. Version 1 (no attempt
+number, no ``abandoned`` status) is still read: its attempt is numbered
+1 + the number of ``earlier_failures`` (each remembered failure stands for an
+earlier attempt; an abandoned attempt left none, so the number may be low).
 """
 
 from __future__ import annotations
@@ -34,7 +38,7 @@ from .values import (
     describe_value,
 )
 
-VERSION = 1
+VERSION = 2
 """The snapshot schema version :meth:`Call.to_dict` writes and the newest
 :meth:`Call.from_dict` reads."""
 
@@ -162,12 +166,30 @@ def _finite(value: Any) -> Any:
     _bad("a finite number", value)  # NaN and the infinities are named as JSON writers spell them
 
 
-class Member(Shape):
-    """An enum member, as its wire string."""
+class Attempt(Shape):
+    """An attempt number: a JSON integer of at least 1."""
 
-    def __init__(self, enum: type[Enum]) -> None:
+    def write(self, value: Any) -> Any:
+        return self.read(value)
+
+    def read(self, value: Any) -> Any:
+        if type(value) is float and value.is_integer():
+            value = int(value)
+        if type(value) is not int or value < 1:
+            _bad("an attempt number (an integer of at least 1)", value)
+        return value
+
+    def schema(self) -> dict[str, Any]:
+        return {"type": "integer", "minimum": 1}
+
+
+class Member(Shape):
+    """An enum member, as its wire string (of ``only`` its given members)."""
+
+    def __init__(self, enum: type[Enum], only: Sequence[Enum] | None = None) -> None:
         self.enum = enum
-        self.members: dict[object, Enum] = {member.value: member for member in enum}
+        chosen = tuple(enum) if only is None else only
+        self.members: dict[object, Enum] = {member.value: member for member in chosen}
         self.expected = "one of " + ", ".join(repr(value) for value in self.members)
 
     def write(self, value: Any) -> Any:
@@ -387,30 +409,56 @@ REQUEST = Record(
     ],
     description="The bot's TransferRequested that opened the attempt.",
 )
+TRANSFER_FIELDS: list[tuple[str, Shape]] = [
+    ("status", Member(TransferStatus)),
+    ("result", Optional(RESULT)),
+    ("replaces_context", Optional(Text())),
+    ("audio", Optional(Member(Audio))),
+    ("request", Optional(REQUEST)),
+]
 TRANSFER = Record(
     Transfer,
-    [
-        ("status", Member(TransferStatus)),
-        ("result", Optional(RESULT)),
-        ("replaces_context", Optional(Text())),
-        ("audio", Optional(Member(Audio))),
-        ("request", Optional(REQUEST)),
-    ],
+    [*TRANSFER_FIELDS, ("attempt", Attempt())],
     description="The current transfer attempt.",
 )
-CALL = Record(
-    Call,
-    [
+
+
+def call_fields(transfer: Shape) -> list[tuple[str, Shape]]:
+    """The fields of a ``Call`` snapshot, its attempt written as ``transfer``."""
+    return [
         ("call_id", Text()),
         ("state", Optional(Member(CallState))),
         ("audio", Optional(Member(Audio))),
-        ("transfer", Optional(TRANSFER)),
+        ("transfer", Optional(transfer)),
         ("result", Optional(RESULT)),
         ("termination_reason", Optional(Text())),
         ("earlier_failures", Items(RESULT)),
-    ],
+    ]
+
+
+CALL = Record(
+    Call,
+    call_fields(TRANSFER),
     fixed={"version": VERSION},
     description="A transfer_fsm Call snapshot (Call.to_dict).",
+)
+
+
+def _call_v1(*fields: Any) -> Call:
+    """A version-1 call: its attempt numbered 1 + one per remembered failure."""
+    call = Call(*fields)
+    if call.transfer is None:
+        return call
+    return call._replace(transfer=call.transfer._replace(attempt=1 + len(call.earlier_failures)))
+
+
+V1_STATUSES = tuple(status for status in TransferStatus if status is not TransferStatus.ABANDONED)
+CALL_V1 = Record(
+    _call_v1,
+    call_fields(
+        Record(Transfer, [("status", Member(TransferStatus, V1_STATUSES)), *TRANSFER_FIELDS[1:]])
+    ),
+    fixed={"version": 1},
 )
 
 
@@ -435,10 +483,15 @@ def call_from_dict(data: Any) -> Call:
                 describe_value(version),
             )
     try:
-        call: Call = CALL.read(data)
+        call: Call = (CALL_V1 if _is_version_1(data) else CALL).read(data)
     except _BadValueError as bad:
         raise _error(bad) from None
     return call
+
+
+def _is_version_1(data: Any) -> bool:
+    """A mapping whose ``version`` is 1 (read by the version-1 shapes)."""
+    return isinstance(data, Mapping) and _same_json(data.get("version"), 1)
 
 
 def _error(bad: _BadValueError) -> SnapshotError:
@@ -446,10 +499,10 @@ def _error(bad: _BadValueError) -> SnapshotError:
 
 
 def json_schema() -> dict[str, Any]:
-    """The JSON Schema of version-1 snapshots, generated from the shapes above."""
+    """The JSON Schema of the snapshots :meth:`Call.to_dict` writes, from the shapes above."""
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "$id": SCHEMA_ID,
-        "title": "transfer_fsm Call snapshot, version 1",
+        "title": f"transfer_fsm Call snapshot, version {VERSION}",
         **CALL.schema(),
     }

@@ -108,6 +108,10 @@ class TransferStatus(_WireEnum):
     """Graph reported the transfer in progress."""
     ACCEPTED = "accepted"
     """The target accepted the transfer."""
+    ABANDONED = "abandoned"
+    """The bot gave up waiting (:class:`TransferAbandoned`): no longer in flight for the
+    bot, which may request again, but not ended by Graph, whose later word (a completion
+    or a failure of this attempt) still ends it as ``completed`` or ``failed``."""
     COMPLETED = "completed"
     """The call was transferred; the bot's leg has ended."""
     FAILED = "failed"
@@ -136,11 +140,19 @@ class Outcome(_WireEnum):
 
 
 class Milestone(_WireEnum):
-    """Something a bot may act on; each fires at most once over an attempt's notifications."""
+    """Something a bot may act on; each fires at most once over an attempt's notifications.
+
+    :attr:`transfer_fsm.Step.milestone_keys` gives each one a stable key to dedupe
+    the bot's reaction on.
+    """
 
     TRANSFER_ACCEPTED = "transferAccepted"
     TRANSFER_COMPLETED = "transferCompleted"
     TRANSFER_FAILED = "transferFailed"
+    """Graph's word (a failure ``resultInfo``, a termination without a transfer, a
+    refused POST) ended the attempt as failed; never the bot's own timeout."""
+    TRANSFER_ABANDONED = "transferAbandoned"
+    """The bot's :class:`TransferAbandoned` gave up on the attempt (its own guess)."""
     AUDIO_INACTIVE = "audioInactive"
     AUDIO_ACTIVE = "audioActive"
     CALL_TERMINATED = "callTerminated"
@@ -247,14 +259,23 @@ class TransferRejected(NamedTuple):
 
 @strict_value
 class TransferAbandoned(NamedTuple):
-    """The bot gave up waiting for the attempt (its own timeout): the attempt failed.
+    """The bot gave up waiting for attempt ``attempt`` (its own timeout).
 
-    Fails an attempt that is requested, transferring or accepted, and fires
-    ``transferFailed`` once; with no attempt in flight it changes nothing. It
-    does not move the call state: the bot does not know it. Ask Graph
+    Moves that attempt, while it is requested, transferring or accepted, to
+    ``abandoned`` and fires ``transferAbandoned`` once: the bot may request
+    again (per the call state), but this is the bot's guess, not Graph's word,
+    so it fires no ``transferFailed``, and a later completion or failure of the
+    attempt from Graph still ends it. When attempt ``attempt`` is not the one in
+    flight (it ended, or a later one opened) the event is stale and changes
+    nothing. Without a number it abandons whatever attempt is in flight, which
+    is racy when several instances run timers: pass the number
+    :func:`transfer_fsm.transfer_overdue` returns. It does not move the call
+    state, which the bot does not know: ask Graph
     (``GET /communications/calls/{id}``, read by
-    :func:`transfer_fsm.parse_call_resource`) to learn where the call stands.
+    :func:`transfer_fsm.parse_call_resource`) where the call stands.
     """
+
+    attempt: int | None = None
 
 
 @strict_value
@@ -263,7 +284,10 @@ class Transfer(NamedTuple):
 
     ``audio`` is the audio state reported *within* this attempt (``None`` until
     one is reported); it is what lets the media axis tell a restored ``active``
-    from the ``active`` the call had before the transfer.
+    from the ``active`` the call had before the transfer. ``attempt`` numbers
+    the attempts of a call: 1 for the first (opened by the bot's request or by
+    observation), n + 1 for one opened after attempt n ended; see
+    ``docs/model.md`` for how it is counted.
     """
 
     status: TransferStatus
@@ -271,6 +295,7 @@ class Transfer(NamedTuple):
     replaces_context: str | None = None
     audio: Audio | None = None
     request: TransferRequested | None = None
+    attempt: int = 1
 
 
 @strict_value
