@@ -316,10 +316,16 @@ def test_an_attempt_is_overdue_only_in_flight_with_the_callers_time_past_the_tim
             tf.transfer_overdue(requested, now=now, timeout=timeout)
     with pytest.raises(ValueError, match="the request's at"):
         tf.transfer_overdue(tf.reduce(UP, TransferRequested(at=float("nan"))), now=1, timeout=1)
-    huge = 10**400  # an int too large for a float is still a finite number, not an overflow
+    huge = 10**300  # a large int a JSON double carries is compared exactly
     late = tf.reduce(UP, tf.blind_transfer(tf.User("u"), at=huge).event)
     assert tf.transfer_overdue(late, now=huge + 31, timeout=30)
     assert not tf.transfer_overdue(late, now=huge + 30, timeout=30)
+    for now, timeout in ((10**400, 1), (1, -(10**400))):  # no double carries these
+        with pytest.raises(ValueError, match="a finite number of seconds, got a number out of"):
+            tf.transfer_overdue(requested, now=now, timeout=timeout)
+    beyond = tf.reduce(UP, TransferRequested(at=10**5000))  # bypassing the builder
+    with pytest.raises(ValueError, match="the request's at: a finite number of seconds, got a"):
+        tf.transfer_overdue(beyond, now=1, timeout=1)
 
 
 # 4. Recovery by asking Graph.

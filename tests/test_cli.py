@@ -280,15 +280,36 @@ def test_text_the_terminal_cannot_encode_is_escaped(tmp_path: Path) -> None:
         "value": [
             {
                 "changeType": "updated",
-                "resourceUrl": "/communications/calls/c\ud800",
+                "resourceUrl": "/communications/calls/c\u00e9",
                 "resourceData": {"state": "established"},
             }
         ]
     }
     (tmp_path / "log.json").write_text(json.dumps(body), "ascii")
+    done = subprocess.run(
+        [*MODULE, "replay", "log.json"],
+        capture_output=True,
+        cwd=tmp_path,
+        env={**ENV, "PYTHONIOENCODING": "ascii"},  # a terminal that cannot show the id
+        timeout=120,
+    )
+    assert (done.returncode, done.stderr) == (0, b"")
+    last = done.stdout.decode("ascii").splitlines()[-1]
+    assert last == "call c\\xe9: state established, audio -, transfer -"
+
+
+def test_a_call_id_no_terminal_could_show_is_refused_by_the_replay(tmp_path: Path) -> None:
+    """A lone surrogate in a call id is refused by the parser: the replay names the path."""
+    url = "/communications/calls/c\ud800"
+    body = {"value": [{"changeType": "updated", "resourceUrl": url}]}
+    (tmp_path / "log.json").write_text(json.dumps(body), "ascii")
     status, out, err = _run("replay", "log.json", cwd=tmp_path)
-    assert (status, err) == (0, "")
-    assert out.splitlines()[-1] == "call c\\ud800: state established, audio -, transfer -"
+    assert (status, err) == (1, "python -m transfer_fsm replay: 1 of 1 body rejected\n")
+    assert out.splitlines()[1] == (
+        "body 1: rejected: $.value[0].resourceUrl: expected a call id (text UTF-8 can carry,"
+        " with no control characters), found the string 'c\\ud800'"
+        " (a lone surrogate, U+D800, at offset 1)"
+    )
 
 
 def test_a_reader_that_goes_away_stops_the_replay_quietly(tmp_path: Path) -> None:

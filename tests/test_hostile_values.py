@@ -282,7 +282,12 @@ SURROGATE_CASES: list[tuple[str, Body, object]] = [
     (
         "call id",
         {"value": [{"changeType": "deleted", "resourceUrl": f"/communications/calls/{SURROGATE}"}]},
-        [CallNotification(SURROGATE, ChangeType.DELETED)],
+        (
+            "refused",
+            "$.value[0].resourceUrl",
+            "a call id (text UTF-8 can carry, with no control characters)",
+            "the string '\\ud800' (a lone surrogate, U+D800, at offset 0)",
+        ),
     ),
     (
         "changeType",

@@ -5,6 +5,8 @@ Accepts a ``commsNotifications`` body (``{"value": [...]}``) or a single
 Anything else raises :class:`NotificationError` naming the JSON path and what
 was expected; nothing else is ever raised. Values the library does not know
 are kept: unknown strings stay strings, unknown fields stay in ``event.data``.
+Text a store keeps must be text UTF-8 can carry (see :mod:`transfer_fsm.text`):
+a call id may hold no lone surrogate and no control character.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from .events import (
     OperationNotification,
     ResourceNotification,
 )
+from .text import CALL_ID, CARRIED, id_flaw, text_flaw
 from .values import Audio, CallState, ChangeType, ResultInfo, describe_value
 
 _new = tuple.__new__
@@ -116,7 +119,9 @@ def parse_notifications(
     """Parse a callback body into events, in the order Graph listed them.
 
     A ``resourceData`` holding a list of calls gives one event per call.
-    Raises :class:`NotificationError` (a ``ValueError``) and nothing else.
+    Raises :class:`NotificationError` (a ``ValueError``) and nothing else; a
+    call id that is not text UTF-8 can carry or that holds a control character
+    is refused at the ``resourceUrl`` (or ``resource``) it came from.
     """
     doc: Any = decode(body)
     if not _is_mapping(doc):
@@ -154,7 +159,8 @@ def parse_call_resource(
     only what moves it forward (a ``resultInfo`` an earlier attempt failed
     with is a late copy here too). A ``GET`` answered 404 means the call is
     gone: reduce :func:`call_gone` instead. Raises :class:`NotificationError`
-    naming the JSON path, as :func:`parse_notifications` does.
+    naming the JSON path, as :func:`parse_notifications` does (an ``id`` that
+    is not text UTF-8 can carry, or that holds a control character, at ``$.id``).
     """
     doc = decode(body)
     if not _is_mapping(doc):
@@ -163,6 +169,7 @@ def parse_call_resource(
     call_id = resource.get("id")
     if type(call_id) is not str or not call_id.strip():
         _fail("$.id", "the call id (a non-empty string)", call_id)
+    _check_id(call_id, "$.id")
     try:
         return _call(resource, call_id, ChangeType.UPDATED, "", EMPTY)
     except NotificationError as error:
@@ -176,10 +183,14 @@ def call_gone(call_id: str) -> CallNotification:
     (``terminated``, absorbing). During an attempt that is still in flight it
     fails the attempt, as any termination without a transfer result does;
     after a transfer completes the call is already terminated and this changes
-    nothing.
+    nothing. Raises ``ValueError`` for an empty call id, or one that is not
+    text UTF-8 can carry or that holds a control character.
     """
     if type(call_id) is not str or not call_id.strip():
         raise ValueError(f"call_id: a non-empty call id, got {call_id!r}")
+    wrong = id_flaw(call_id)
+    if wrong is not None:
+        raise ValueError(f"call_id: {CALL_ID}, got {wrong}")
     gone = (call_id, ChangeType.DELETED, CallState.TERMINATED, None, None, None, None, EMPTY, EMPTY)
     return _new(CallNotification, gone)
 
@@ -222,6 +233,8 @@ def _events_of(notification: Any, events: list[Notification]) -> None:
         rest: Sequence[str] = _NO_REST
     else:
         call_id, rest = _split(url, key)
+    if not (call_id.isascii() and call_id.isprintable()):  # else no control, no surrogate
+        _check_id(call_id, f".{key}")
     data = notification.get("resourceData")
     if not rest:
         if type(data) is list:
@@ -241,6 +254,13 @@ _CALLS = "/communications/calls/"
 _CALLS_LENGTH = len(_CALLS)
 _NO_REST: tuple[str, ...] = ()  # no sub-resource segments
 _EXPECTED_URL = "a call resource path such as /communications/calls/{id}"
+
+
+def _check_id(call_id: str, path: str) -> None:
+    """Refuse a call id holding a lone surrogate or a control character."""
+    wrong = id_flaw(call_id)
+    if wrong is not None:
+        raise NotificationError(path, CALL_ID, wrong)
 
 
 def _split(url: str, key: str) -> tuple[str, Sequence[str]]:
@@ -277,11 +297,11 @@ def _call(
         info = call.get("resultInfo")
         result = None if info is None else _result(info)
         reason = call.get("terminationReason")
-        if reason is not None and type(reason) is not str:
-            _fail(".terminationReason", "a string", reason)
+        if reason is not None:
+            _kept(reason, ".terminationReason")
         context = call.get("replacesContext")
-        if context is not None and type(context) is not str:
-            _fail(".replacesContext", "a string", context)
+        if context is not None:
+            _kept(context, ".replacesContext")
     except NotificationError as error:
         raise _under(path, error) from None
     fields = (call_id, change, state, audio, result, reason, context, call, notification)
@@ -295,6 +315,15 @@ def _word(value: object, known: Mapping[str, _E], path: str, expected: str) -> _
     if type(value) is not str:
         _fail(path, expected, value)
     return known.get(value, value)
+
+
+def _kept(value: object, path: str) -> None:
+    """Refuse ``value`` unless it is a string UTF-8 can carry (a ``Call`` keeps it)."""
+    if type(value) is not str:
+        _fail(path, "a string", value)
+    wrong = text_flaw(value)
+    if wrong is not None:
+        raise NotificationError(path, CARRIED, wrong)
 
 
 def _text(data: Mapping[str, Any], key: str) -> str | None:
@@ -313,6 +342,8 @@ def _result(info: object) -> ResultInfo:
         key = _subcode_key(fields)
         subcode = _int32(fields.get(key), f".{key}")
         message = _text(fields, "message")
+        if message is not None:
+            _kept(message, ".message")
     except NotificationError as error:
         raise _under(".resultInfo", error) from None
     return _new(ResultInfo, (code, subcode, message))

@@ -21,7 +21,17 @@ import re
 from typing import Any, NamedTuple
 
 from .rules import IN_FLIGHT_STATUSES, LEG_FATE, STATE_BLOCKER, STATUS_BLOCKER
-from .values import Blocker, Call, LegFate, Phone, TransferRequested, User, strict_value
+from .text import id_flaw
+from .values import (
+    Blocker,
+    Call,
+    LegFate,
+    Phone,
+    TransferRequested,
+    User,
+    describe_value,
+    strict_value,
+)
 
 MAX_CLIENT_CONTEXT = 256
 """``clientContext`` is at most 256 characters (Graph's documented limit), counted as
@@ -76,11 +86,12 @@ def blind_transfer(
     ``language_id`` and ``region`` are copied into the body as given
     (``None`` leaves them out); ``annotate`` adds the ``@odata.type``
     annotations some documented bodies carry (a phone identity is always
-    typed, as every documented PSTN body types it). Raises ``ValueError`` for
-    an empty id, a number that is not E.164, a context that is too long, or
-    text that cannot be sent as UTF-8 (a lone surrogate). ``at`` is recorded on
-    the event (the caller's clock when it sends the request; see
-    :func:`transfer_overdue`).
+    typed, as every documented PSTN body types it). Raises ``ValueError``,
+    naming the argument, for an empty id or one holding a control character,
+    a number that is not E.164, a context that is too long, text that cannot
+    be sent as UTF-8 (a lone surrogate), or an ``at`` that is no finite number
+    a JSON double can carry. ``at`` is recorded on the event (the caller's
+    clock when it sends the request; see :func:`transfer_overdue`).
     """
     options = _Options(endpoint_type, language_id, region, annotate, at)
     return _request(target, None, transferee, client_context, options)
@@ -103,7 +114,8 @@ def consultative_transfer(
     That call is replaced once the transfer completes (see
     :func:`consultation_fate`). The other arguments are those of
     :func:`blind_transfer`. Raises ``ValueError`` as it does, and for a
-    missing or empty ``replaces_call_id``.
+    missing or empty ``replaces_call_id``, or one that is no call id (text
+    UTF-8 can carry, with no control characters).
     """
     if replaces_call_id is None:
         raise ValueError("replaces_call_id: a consultative transfer needs the consultation call id")
@@ -132,8 +144,9 @@ def _request(
     endpoint_type, language_id, region, annotate, at = options
     identity = _identity(target, "target", annotate)
     participant = None if transferee is None else _participant(transferee, annotate)
+    if replaces_call_id is not None:
+        _id(replaces_call_id, "replaces_call_id")
     for name, value in (
-        ("replaces_call_id", replaces_call_id),
         ("endpoint_type", endpoint_type),
         ("language_id", language_id),
         ("region", region),
@@ -149,7 +162,10 @@ def _request(
                 f"got {units}"
             )
     if at is not None and not _finite(at):
-        raise ValueError(f"at: a finite number of seconds (the caller's clock), got {at!r}")
+        raise ValueError(
+            "at: a finite number of seconds (the caller's clock) a JSON double can carry, "
+            f"got {describe_value(at)}"
+        )
     invitation: dict[str, Any] = {"@odata.type": _TARGET} if annotate else {}
     optional = {
         "endpointType": endpoint_type,
@@ -169,11 +185,20 @@ def _request(
 
 
 def _finite(value: object) -> bool:
-    """A real number that is neither NaN nor infinite (``bool`` is no number here).
+    """A real number a JSON double can carry: not NaN, not infinite (``bool`` is no number here).
 
-    Every ``int`` is finite, however large (``math.isfinite`` would overflow on it).
+    An ``int`` too large for a double (``10**400``) is refused: a float made from it
+    overflows, and JSON readers read it as infinity or not at all.
     """
-    return type(value) is int or (type(value) is float and math.isfinite(value))
+    if type(value) is float:
+        return math.isfinite(value)
+    if type(value) is not int:
+        return False
+    try:
+        float(value)
+    except OverflowError:
+        return False
+    return True
 
 
 def _nonempty(value: object, name: str) -> str:
@@ -185,6 +210,15 @@ def _nonempty(value: object, name: str) -> str:
     except UnicodeEncodeError:
         raise ValueError(f"{name}: expected text UTF-8 can carry, got {value!r}") from None
     return value
+
+
+def _id(value: object, name: str) -> str:
+    """A non-blank id that UTF-8 can carry, holding no control character."""
+    text = _nonempty(value, name)
+    wrong = id_flaw(text)
+    if wrong is not None:
+        raise ValueError(f"{name}: expected an id with no control characters, got {wrong}")
+    return text
 
 
 def _identity(who: User | Phone, name: str, annotate: bool) -> dict[str, Any]:
@@ -204,9 +238,9 @@ def _identity(who: User | Phone, name: str, annotate: bool) -> dict[str, Any]:
     if not isinstance(who, User):
         raise ValueError(f"{name}: expected a User or a Phone, got {who!r}")
     user: dict[str, Any] = {"@odata.type": _USER} if annotate else {}
-    user["id"] = _nonempty(who.id, f"{name}.id")
+    user["id"] = _id(who.id, f"{name}.id")
     if who.tenant_id is not None:
-        user["tenantId"] = _nonempty(who.tenant_id, f"{name}.tenant_id")
+        user["tenantId"] = _id(who.tenant_id, f"{name}.tenant_id")
     if who.display_name is not None:
         user["displayName"] = _nonempty(who.display_name, f"{name}.display_name")
     identity["user"] = user
@@ -219,7 +253,7 @@ def _participant(transferee: Transferee, annotate: bool) -> dict[str, Any]:
         raise ValueError(f"transferee: expected a Transferee, got {transferee!r}")
     participant: dict[str, Any] = {"@odata.type": _PARTICIPANT} if annotate else {}
     participant["identity"] = _identity(transferee.identity, "transferee.identity", annotate)
-    participant["participantId"] = _nonempty(transferee.participant_id, "transferee.participant_id")
+    participant["participantId"] = _id(transferee.participant_id, "transferee.participant_id")
     return participant
 
 
@@ -257,7 +291,7 @@ def transfer_overdue(call: Call, now: float, timeout: float) -> int | None:
     bot reduces :class:`~transfer_fsm.TransferAbandoned` and may ask Graph
     where the call stands (:func:`~transfer_fsm.parse_call_resource`). Raises
     ``ValueError`` when ``now``, ``timeout`` or the request's ``at`` is not a
-    finite number.
+    finite number a JSON double can carry.
 
     The answer is the attempt to abandon: reduce
     ``TransferAbandoned(attempt=n)`` with it, so that a timer that fires late,
@@ -265,7 +299,7 @@ def transfer_overdue(call: Call, now: float, timeout: float) -> int | None:
     """
     for name, value in (("now", now), ("timeout", timeout)):
         if not _finite(value):
-            raise ValueError(f"{name}: a finite number of seconds, got {value!r}")
+            raise ValueError(f"{name}: a finite number of seconds, got {describe_value(value)}")
     transfer = call.transfer
     if transfer is None or transfer.status not in IN_FLIGHT_STATUSES:
         return None
@@ -273,7 +307,9 @@ def transfer_overdue(call: Call, now: float, timeout: float) -> int | None:
     if request is None or request.at is None:
         return None
     if not _finite(request.at):
-        raise ValueError(f"the request's at: a finite number of seconds, got {request.at!r}")
+        raise ValueError(
+            f"the request's at: a finite number of seconds, got {describe_value(request.at)}"
+        )
     return transfer.attempt if now - request.at > timeout else None
 
 

@@ -147,7 +147,7 @@ class Integer(Shape):
 
 
 class Number(Shape):
-    """A finite JSON number (not a boolean): an ``int`` of any size, or a finite ``float``."""
+    """A finite JSON number (not a boolean): a finite ``float``, or an ``int`` a double carries."""
 
     def write(self, value: Any) -> Any:
         return _finite(value)
@@ -161,8 +161,15 @@ class Number(Shape):
 
 def _finite(value: Any) -> Any:
     kind = type(value)
-    if kind is int or (kind is float and math.isfinite(value)):
+    if kind is float and math.isfinite(value):
         return value
+    if kind is int:  # as large as a JSON double can carry (10**400 is "a number out of range")
+        try:
+            float(value)
+        except OverflowError:
+            pass
+        else:
+            return value
     _bad("a finite number", value)  # NaN and the infinities are named as JSON writers spell them
 
 
