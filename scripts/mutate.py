@@ -6,12 +6,16 @@
     python scripts/mutate.py --module store/core.py   # a module of a subpackage
     python scripts/mutate.py --list              # the mutants, without running them
     python scripts/mutate.py --only 1a2b3c4d     # one mutant: its diff and its test run
+    python scripts/mutate.py --module rules.py --fast  # FAST's tests first, then the rest
 
 Each mutant (see ``mutants.py``) is written into a private copy of the
 repository, one copy per worker, and the tests run there with
 ``python -m pytest -x -q -p no:cacheprovider``, ``PYTHONPATH`` at the copy,
 ``HYPOTHESIS_PROFILE=ci`` and no plugin but hypothesis'. The tests are every
 test file but ``NOT_RUN``, the fastest killers first (``--tests`` to choose).
+With ``--fast`` every mutant first runs only ``FAST``'s files (a few seconds);
+the full suite then runs on their survivors that are not listed as equivalent,
+and is the word on those (a listed survivor is left to ``mutation_diff.py``).
 A guard plugin loaded into every run stops the whole mutation run if the
 package was imported from anywhere but the copy, or if the module on disk is
 not the mutant. The worktree is never written.
@@ -64,6 +68,17 @@ FIRST = (  # the tests that kill most mutants soonest run first; the others foll
     "test_reference_model.py",
     "test_exhaustive.py",
     "test_properties.py",
+)
+FAST = (  # --fast: every mutant runs these (about 5 s in all); their survivors, the full suite
+    "test_rule_behaviour.py",
+    "test_rules.py",
+    "test_flows.py",
+    "test_variants.py",
+    "test_attempts.py",
+    "test_reference_model.py",
+    "test_bookkeeping.py",
+    "test_honest_call.py",
+    "test_request.py",
 )
 # Left out by default: the mutator's own test, and the tests of parse.py, of the
 # request bodies and of the value types (msgraph interop included), which reach
@@ -326,6 +341,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "e.g. 'tests/test_rules.py tests/test_flows.py'",
     )
     parser.add_argument(
+        "--fast",
+        action="store_true",
+        help="run FAST's tests on every mutant, then the full suite on their survivors"
+        " (those not listed as equivalent: mutation_diff.py checks the listed ones)",
+    )
+    parser.add_argument(
         "--timeout",
         type=float,
         help="seconds per mutant (default: five times the run without a mutant, at least 60)",
@@ -360,7 +381,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     tests = shlex.split(args.tests) if args.tests else default_tests(root)
     workers = max(1, min(args.workers, len(mutants)))
     try:
-        results = run(root, args, modules, mutants, originals, tests, workers, equivalent)
+        stages = (_fast(tests), tests) if args.fast and not args.tests else (tests,)
+        results = run_stages(root, args, modules, mutants, originals, stages, workers, equivalent)
     except GuardError as error:
         print(f"stopped: {error}", file=sys.stderr)
         return 2
@@ -377,6 +399,37 @@ def main(argv: Sequence[str] | None = None) -> int:
     if low:
         print(f"below {args.threshold}%: {', '.join(low)}")
     return 1 if low else 0
+
+
+def _fast(tests: Sequence[str]) -> list[str]:
+    return [test for test in tests if Path(test).name in FAST]
+
+
+def run_stages(
+    root: Path,
+    args: argparse.Namespace,
+    modules: Sequence[str],
+    mutants: Sequence[Mutant],
+    originals: dict[str, str],
+    stages: Sequence[Sequence[str]],
+    workers: int,
+    equivalent: dict[str, str],
+) -> list[Result]:
+    """Each stage's tests on the previous stage's survivors not listed as equivalent.
+
+    The last stage (the full suite) is the word on every mutant that reaches it.
+    """
+    final: dict[str, Result] = {}
+    todo = list(mutants)
+    for tests in stages:
+        if not todo:
+            break
+        done = run(root, args, modules, todo, originals, tests, min(workers, len(todo)), equivalent)
+        final.update((result.mutant.key, result) for result in done)
+        todo = [r.mutant for r in done if r.status == "survived" and r.mutant.key not in equivalent]
+        if tests is not stages[-1]:
+            print(f"{len(todo)} unlisted survivors go on to the next stage", flush=True)
+    return [final[mutant.key] for mutant in mutants]
 
 
 def run(

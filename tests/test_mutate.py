@@ -214,3 +214,33 @@ def test_a_run_that_would_import_the_package_from_outside_its_copy_stops(
     monkeypatch.setenv("PYTHONPATH", str(tiny))
     with pytest.raises(mutate.GuardError, match="would be imported from"):
         space.run({}, ["tests"], 60)
+
+
+# The differential check of the equivalence list (scripts/mutation_diff.py) ----------
+
+OBSERVABLE = "rules.py | NO_ATTEMPT[Fact.TRANSFERRING] | Rule(4, _S.TRANSFERRING, Attempt.OPEN) -> Rule(4, _S.TRANSFERRING)"  # noqa: E501
+EQUIVALENT = "rules.py | PLAIN_FACT[None] | Fact.NO_STATE -> Fact.UNKNOWN_STATE"
+
+
+def test_the_differential_check_tells_an_observable_mutant_apart_and_passes_an_equivalent() -> None:
+    """A mutant that only drops "opened an attempt by observation" from the reason is told
+    apart on the first documented flow; reading no state as an unknown one is not."""
+    diff = _script("mutation_diff")
+    package = ROOT / "transfer_fsm"
+    sources = {path.name: path.read_text("utf-8") for path in package.glob("*.py")}
+    found = mutants.mutants_of(
+        "rules.py", sources["rules.py"], mutants.enum_members(sources.values())
+    )
+    chosen = {mutant.key: mutant for mutant in found if mutant.key in (OBSERVABLE, EQUIVALENT)}
+    copies = diff.Copies(ROOT, "transfer_fsm")
+    try:
+        checker = diff.Checker(
+            copies, {"rules.py": ast.unparse(ast.parse(sources["rules.py"]))}, 200, 7
+        )
+        told = checker.check(chosen[OBSERVABLE])
+        assert checker.check(chosen[EQUIVALENT]) == ""
+    finally:
+        copies.close()
+    assert "step.reason, after event 1:" in told
+    assert "original: 'opened an attempt by observation: in progress;" in told
+    assert "mutant:   'call state established → transferring'" in told

@@ -329,6 +329,145 @@ def test_an_established_with_a_success_code_is_not_a_failure_whatever_its_subcod
     )
 
 
+# What a step says of the attempt, rule by rule ---------------------------------
+# A rule's attempt column is what the reason is worded from: only a rule that opens
+# an attempt says "opened an attempt", and only one that may bring the bot's request
+# says "attached the request". The bot that observes (no request) reads these.
+
+OBSERVED_TRANSFERRING = UP._replace(state=S.TRANSFERRING, transfer=Transfer(T.TRANSFERRING))
+OBSERVED_ACCEPTED = UP._replace(state=S.TRANSFER_ACCEPTED, transfer=Transfer(T.ACCEPTED))
+OBSERVED_FAILED = Call(
+    CALL_ID,
+    S.ESTABLISHED,
+    Audio.INACTIVE,
+    Transfer(T.FAILED, FAILURE, None, Audio.INACTIVE),
+    FAILURE,
+)
+MOVED_ON = CallNotification(
+    CALL_ID, ChangeType.DELETED, S.TERMINATED, termination_reason="AppTransferred"
+)
+
+
+def test_the_observed_starting_views() -> None:
+    assert [
+        replay(UP, note(S.TRANSFERRING)),
+        replay(UP, note(S.TRANSFER_ACCEPTED)),
+        replay(UP, note(S.TRANSFERRING, Audio.INACTIVE), note(S.ESTABLISHED, result=FAILURE)),
+    ] == [OBSERVED_TRANSFERRING, OBSERVED_ACCEPTED, OBSERVED_FAILED]
+
+
+def said(call: Call, *events: tf.Event) -> list[tuple[str, tuple[Milestone, ...]]]:
+    """What each applied step said, and the milestones it fired."""
+    steps = step_through(call, *events)
+    assert {s.outcome for s in steps} == {Outcome.APPLIED}
+    return [(s.reason, s.milestones) for s in steps]
+
+
+@pytest.mark.parametrize(
+    ("event", "reason", "milestones"),
+    [
+        (
+            note(S.TRANSFERRING),
+            "opened an attempt by observation: in progress; call state established → transferring",
+            (),
+        ),
+        (
+            note(S.TRANSFER_ACCEPTED),
+            "opened an attempt by observation: accepted; call state established → transferAccepted",
+            (Milestone.TRANSFER_ACCEPTED,),
+        ),
+        (
+            note(S.ESTABLISHED, result=FAILURE),
+            "opened an attempt by observation: failed: 500/7000; resultInfo 500/7000",
+            (Milestone.TRANSFER_FAILED,),
+        ),
+        (
+            MOVED_ON,
+            "opened an attempt by observation: completed; call state established → terminated;"
+            " audio active → inactive; terminationReason 'AppTransferred'",
+            (Milestone.TRANSFER_COMPLETED, Milestone.CALL_TERMINATED),
+        ),
+    ],
+    ids=["transferring", "accepted", "failed", "completed"],
+)
+def test_a_notification_that_shows_a_transfer_says_it_opened_an_attempt_by_observation(
+    event: tf.Event, reason: str, milestones: tuple[Milestone, ...]
+) -> None:
+    assert said(UP, event) == [(reason, milestones)]
+
+
+def test_an_observed_attempt_in_flight_is_not_said_to_be_opened_again_or_given_a_request() -> None:
+    assert said(
+        OBSERVED_TRANSFERRING,
+        note(S.TRANSFERRING, Audio.INACTIVE),
+        note(S.TRANSFER_ACCEPTED),
+        note(S.ESTABLISHED, Audio.ACTIVE),  # ranks below accepted: its audio alone is taken
+        note(S.ESTABLISHED, result=FAILURE),
+    ) == [
+        ("audio active → inactive", (Milestone.AUDIO_INACTIVE,)),
+        (
+            "the target accepted the transfer; call state transferring → transferAccepted",
+            (Milestone.TRANSFER_ACCEPTED,),
+        ),
+        ("audio inactive → active", (Milestone.AUDIO_ACTIVE,)),
+        (
+            "failed the attempt: 500/7000; call state transferAccepted → established;"
+            " resultInfo 500/7000",
+            (Milestone.TRANSFER_FAILED,),
+        ),
+    ]
+    assert said(OBSERVED_TRANSFERRING, note(S.TERMINATING), hung_up()) == [
+        ("call state transferring → terminating", ()),
+        (
+            "failed the attempt (the call ended without a transfer result): 200/5001;"
+            " call state terminating → terminated; audio active → inactive; resultInfo 200/5001",
+            (Milestone.TRANSFER_FAILED, Milestone.CALL_TERMINATED),
+        ),
+    ]
+
+
+@pytest.mark.parametrize("state", [S.HOLD, S.REDIRECTING])
+def test_hold_or_redirect_during_an_observed_accepted_transfer_gives_the_attempt_its_audio(
+    state: CallState,
+) -> None:
+    """The state ranks below accepted and is not taken; the audio is the attempt's first."""
+    assert said(OBSERVED_ACCEPTED, note(state, Audio.ACTIVE)) == [
+        ("the attempt's audio none → active", ())
+    ]
+
+
+def test_an_observed_accepted_transfer_completing_says_only_that_it_completed() -> None:
+    assert said(OBSERVED_ACCEPTED, MOVED_ON) == [
+        (
+            "completed the attempt; call state transferAccepted → terminated;"
+            " audio active → inactive; terminationReason 'AppTransferred'",
+            (Milestone.TRANSFER_COMPLETED, Milestone.CALL_TERMINATED),
+        )
+    ]
+
+
+@pytest.mark.parametrize(
+    ("event", "reason", "milestones"),
+    [
+        (note(S.ESTABLISHED, Audio.ACTIVE), "audio inactive → active", (Milestone.AUDIO_ACTIVE,)),
+        (note(S.HOLD), "call state established → hold", ()),
+        (note(S.REDIRECTING), "call state established → redirecting", ()),
+        (note(S.ESTABLISHED, result=ResultInfo(500, 7700)), "resultInfo 500/7700", ()),
+        (note(S.TERMINATING), "call state established → terminating", ()),
+        (
+            hung_up(),
+            "call state established → terminated; resultInfo 200/5001",
+            (Milestone.CALL_TERMINATED,),
+        ),
+    ],
+    ids=["resumed", "hold", "redirect", "another-failure", "terminating", "hang-up"],
+)
+def test_after_an_observed_failure_a_call_notification_says_what_moved_not_the_attempt(
+    event: tf.Event, reason: str, milestones: tuple[Milestone, ...]
+) -> None:
+    assert said(OBSERVED_FAILED, event) == [(reason, milestones)]
+
+
 # Events that are not the call's own notifications ------------------------------
 
 
@@ -362,6 +501,17 @@ def test_a_ringing_call_cannot_be_transferred() -> None:
     assert ringing == Call(CALL_ID, S.RINGING)
     assert tf.transfer_blockers(ringing) == (Blocker.NOT_ESTABLISHED,)
     assert tf.can_transfer(ringing) is False
+
+
+def test_a_call_still_transferring_cannot_be_transferred_after_the_bot_abandoned_its_attempt() -> (
+    None
+):
+    """Abandoning fails the attempt but does not move the call state: Graph may still be
+    transferring it, so another request waits for the call to say where it stands."""
+    abandoned = tf.reduce(OBSERVED_TRANSFERRING, tf.TransferAbandoned())
+    assert abandoned == OBSERVED_TRANSFERRING._replace(transfer=Transfer(T.FAILED))
+    assert tf.transfer_blockers(abandoned) == (Blocker.TRANSFER_IN_PROGRESS,)
+    assert tf.can_transfer(abandoned) is False
 
 
 # The tables as values ----------------------------------------------------------
