@@ -506,10 +506,10 @@ def test_a_ringing_call_cannot_be_transferred() -> None:
 def test_a_call_still_transferring_cannot_be_transferred_after_the_bot_abandoned_its_attempt() -> (
     None
 ):
-    """Abandoning fails the attempt but does not move the call state: Graph may still be
+    """Abandoning ends the bot's wait but does not move the call state: Graph may still be
     transferring it, so another request waits for the call to say where it stands."""
     abandoned = tf.reduce(OBSERVED_TRANSFERRING, tf.TransferAbandoned())
-    assert abandoned == OBSERVED_TRANSFERRING._replace(transfer=Transfer(T.FAILED))
+    assert abandoned == OBSERVED_TRANSFERRING._replace(transfer=Transfer(T.ABANDONED))
     assert tf.transfer_blockers(abandoned) == (Blocker.TRANSFER_IN_PROGRESS,)
     assert tf.can_transfer(abandoned) is False
 

@@ -173,7 +173,7 @@ def _finite(value: Any) -> Any:
     _bad("a finite number", value)  # NaN and the infinities are named as JSON writers spell them
 
 
-class Attempt(Shape):
+class AttemptNumber(Shape):
     """An attempt number: a JSON integer of at least 1."""
 
     def write(self, value: Any) -> Any:
@@ -425,7 +425,7 @@ TRANSFER_FIELDS: list[tuple[str, Shape]] = [
 ]
 TRANSFER = Record(
     Transfer,
-    [*TRANSFER_FIELDS, ("attempt", Attempt())],
+    [*TRANSFER_FIELDS, ("attempt", AttemptNumber())],
     description="The current transfer attempt.",
 )
 
