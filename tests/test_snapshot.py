@@ -334,7 +334,10 @@ def test_a_snapshot_is_an_object(data: object, found: str) -> None:
 
 
 @pytest.mark.parametrize(
-    ("at", "found"), [(NAN, "NaN"), (INF, "Infinity"), (-INF, "-Infinity"), (True, "true")]
+    ("at", "found"),
+    [(NAN, "NaN"), (INF, "Infinity"), (-INF, "-Infinity"), (True, "true")]
+    + [(at, "a number out of range") for at in (10**5000, 10**400, -(10**400))],
+    ids=["nan", "inf", "-inf", "true", "10**5000", "1e400", "-1e400"],
 )
 def test_to_dict_refuses_an_at_no_snapshot_can_hold(at: float, found: str) -> None:
     call = replay(Call(CALL_ID), tf.TransferRequested(at=at))
