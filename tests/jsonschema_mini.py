@@ -2,8 +2,8 @@
 
 It exists so the tests can check the published schema against ``Call.from_dict``
 without a dependency. It knows ``type`` (one name or a list), ``enum``,
-``const``, ``minimum``, ``properties``, ``required``, ``additionalProperties:
-false``, ``items`` and ``oneOf``, plus the annotations ``$schema``, ``$id``,
+``const``, ``minimum``, ``maximum``, ``properties``, ``required``,
+``additionalProperties: false``, ``items`` and ``oneOf``, plus the annotations ``$schema``, ``$id``,
 ``title`` and ``description``, which do not validate. Any other keyword, or
 ``additionalProperties`` other than ``false``, raises :class:`UnknownKeywordError`
 when the schema is checked, so a schema that grows a keyword cannot be
@@ -24,6 +24,7 @@ VALIDATING = frozenset(
         "enum",
         "const",
         "minimum",
+        "maximum",
         "properties",
         "required",
         "additionalProperties",
@@ -84,13 +85,11 @@ def _errors(schema: dict[str, Any], instance: object, path: str) -> Iterator[str
         yield f"{path}: not one of {schema['enum']}"
     if "const" in schema and not _equal(instance, schema["const"]):
         yield f"{path}: not {schema['const']!r}"
-    minimum = schema.get("minimum")
-    if (
-        minimum is not None
-        and isinstance(instance, (int, float))
-        and not isinstance(instance, bool)
-    ) and instance < minimum:
-        yield f"{path}: less than {minimum!r}"
+    if isinstance(instance, (int, float)) and not isinstance(instance, bool):
+        if "minimum" in schema and instance < schema["minimum"]:
+            yield f"{path}: less than {schema['minimum']!r}"
+        if "maximum" in schema and instance > schema["maximum"]:
+            yield f"{path}: more than {schema['maximum']!r}"
     if isinstance(instance, dict):
         properties: dict[str, Any] = schema.get("properties", {})
         for key in schema.get("required", []):

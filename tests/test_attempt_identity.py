@@ -371,3 +371,70 @@ def test_milestone_keys_name_the_call_the_attempt_and_the_milestone() -> None:
     assert ended.milestones == (Milestone.TRANSFER_FAILED, Milestone.CALL_TERMINATED)
     assert ended.milestone_keys == (f"{call_id}:1:transferFailed", f"{call_id}:callTerminated")
     assert tf.step(ended.call, tf.call_gone(call_id)).milestone_keys == ()
+
+
+# 5. Graph's word after the end, and a refusal after the give-up, in every order ---
+
+
+def test_a_failure_settling_an_abandoned_attempt_after_a_404_ends_in_one_view() -> None:
+    """Every documented failed flow, with the bot's give-up and a 404 anywhere among its
+    notifications: the call ends terminated, the attempt failed with the flow's result,
+    and the call's result is that failure's in every order (a 404 carries none)."""
+    orders = 0
+    for flow in FAILED_FLOWS:
+        bots: list[tf.Event] = [tf.TransferAbandoned(attempt=1), tf.call_gone(flow.final.call_id)]
+        views = set()
+        for order in interleavings(flow.events(), bots):
+            final, keys = walk(flow.requested, order)
+            views.add(final)
+            orders += 1
+            assert terminal(keys) == [f"{flow.final.call_id}:1:transferFailed"]
+            assert keys.count(f"{flow.final.call_id}:callTerminated") == 1
+        (view,) = views
+        assert view.state is CallState.TERMINATED
+        assert view.transfer == attempt(flow)._replace(audio=Audio.INACTIVE)
+        assert view.result == flow.final.result
+    assert orders == 50_760
+
+
+def test_a_refusal_after_the_give_up_gives_back_what_only_an_attempt_reports() -> None:
+    """The POST's refusal comes after the bot's timeout: the attempt never started, so a
+    ``transferring`` taken before the give-up was an earlier attempt's, as it would be
+    without the give-up; the call may be transferred again in every order."""
+    flow = SEED_FIRSTS[0]
+    start = Call(flow.final.call_id, CallState.ESTABLISHED, Audio.ACTIVE)
+    late = next(e for e in flow.events() if getattr(e, "state", None) is CallState.TRANSFERRING)
+    refusal = ResultInfo(409, 8507)
+    bots: list[tf.Event] = [
+        request_of(flow),
+        tf.TransferAbandoned(attempt=1),
+        tf.TransferRejected(refusal),
+    ]
+    views = {walk(start, [*bots[:at], late, *bots[at:]])[0] for at in range(1, len(bots) + 1)}
+    (view,) = views
+    assert view.state is CallState.ESTABLISHED
+    assert view.transfer == tf.Transfer(S.FAILED, refusal, request=request_of(flow))
+    assert tf.can_transfer(view)
+
+
+def test_two_observed_attempts_delivered_in_reverse_are_read_as_one() -> None:
+    """Ambiguity 17: without the bot's request, a completion delivered before an earlier
+    attempt's failure is read as the first attempt's; the status and state agree."""
+    flow = SEED_FIRSTS[0]
+    call_id = flow.final.call_id
+    (failure,) = [e for e in flow.events() if getattr(e, "result", None) == ended_with(flow)]
+    success = next(f for f in FLOWS if attempt(f).status is S.COMPLETED)
+    *_, proof = success.about(call_id).events()
+    start = Call(call_id, CallState.ESTABLISHED, Audio.ACTIVE)
+    in_order, in_order_keys = walk(start, [failure, proof])
+    reversed_, reversed_keys = walk(start, [proof, failure])
+    assert (attempt(in_order).attempt, attempt(reversed_).attempt) == (2, 1)
+    assert in_order.earlier_failures == (ended_with(flow),)
+    assert reversed_.earlier_failures == ()
+    assert (attempt(in_order).status, in_order.state) == (S.COMPLETED, CallState.TERMINATED)
+    assert (attempt(reversed_).status, reversed_.state) == (S.COMPLETED, CallState.TERMINATED)
+    assert terminal(in_order_keys) == [
+        f"{call_id}:1:transferFailed",
+        f"{call_id}:2:transferCompleted",
+    ]
+    assert terminal(reversed_keys) == [f"{call_id}:1:transferCompleted"]

@@ -214,12 +214,20 @@ def test_a_terminated_call_moves_only_the_status_of_an_attempt_still_to_settle()
 # The call-state axis ---------------------------------------------------------------
 
 
-def _target(label: str) -> tuple[Fact, CallState, bool]:
-    """What an arrow's label claims: the fact, the state it puts the call in, from here only."""
+FROM_NAMED = re.compile(r"(.*) \(from ([a-zA-Z, ]+) only\)")
+
+
+def _target(label: str) -> tuple[Fact, CallState, bool, set[CallState]]:
+    """What an arrow's label claims: the fact, the state it puts the call in, from here only,
+    and the unranked states it names as its only sources (``[*]`` arrows of a refusal)."""
     only_here = label.endswith(ONLY_HERE)
     label = label.removesuffix(ONLY_HERE)
+    named: set[CallState] = set()
+    if not only_here and (found := FROM_NAMED.fullmatch(label)):
+        label = found.group(1)
+        named = {CallState(state) for state in found.group(2).split(", ")}
     fact, _, state = label.partition(" → ")
-    return Fact(fact), CallState(state or fact.split(" ", 1)[0]), only_here
+    return Fact(fact), CallState(state or fact.split(" ", 1)[0]), only_here, named
 
 
 def claimed_moves(diagram: Diagram) -> set[tuple[CallState | None, Fact, CallState]]:
@@ -230,8 +238,11 @@ def claimed_moves(diagram: Diagram) -> set[tuple[CallState | None, Fact, CallSta
     for edge in diagram.edges:
         _, into = diagram.boxes[edge.target]
         for label in edge.labels:
-            fact, state, only_here = _target(label)
+            fact, state, only_here, named = _target(label)
             assert state in into, label
+            if named:  # from the unranked states it names, and from nothing else
+                claims |= {(source, fact, state) for source in named}
+                continue
             # the box the arrow leaves ([*]: no state yet), then what it stands for besides
             sources: set[CallState | None] = set(diagram.boxes.get(edge.source, (0, (None,)))[1])
             if not only_here:
@@ -262,21 +273,26 @@ def test_every_call_state_arrow_is_a_move_and_every_move_an_arrow(diagram: Diagr
     shown: list[CallState | None] = [None]
     shown += [state for _, states in diagram.boxes.values() for state in states]
     claims = claimed_moves(diagram)
+    # a refusal's arrow from [*] names unranked states: checked with them, in the next test
+    drawn = {claim for claim in claims if claim[0] in shown}
     for phase in phases_of(diagram):
-        assert made_moves(phase, shown) == claims, phase
+        assert made_moves(phase, shown) == drawn, phase
 
 
 @pytest.mark.parametrize("diagram", AXES, ids=[d.heading for d in AXES])
 def test_a_state_the_phase_does_not_rank_moves_as_no_state_does(diagram: Diagram) -> None:
-    """``[*]`` stands for them too: in phase failed a call may still say transferring."""
+    """``[*]`` stands for them too: in phase failed a call may still say transferring (but
+    for the refusal's arrows from ``[*]`` that name it)."""
     shown = {state for _, states in diagram.boxes.values() for state in states}
     unshown = [state for state in CallState if state not in shown]
     assert unshown
+    named = claimed_moves(diagram)
     for phase in phases_of(diagram):
         from_nothing = {(fact, to) for _, fact, to in made_moves(phase, [None])}
         for state in unshown:
             moves = {(fact, to) for _, fact, to in made_moves(phase, [state])}
-            assert moves == {(fact, to) for fact, to in from_nothing if to is not state}, state
+            own = {(fact, to) for source, fact, to in named if source is state}
+            assert moves == {(f, to) for f, to in from_nothing if to is not state} | own, state
 
 
 def test_every_phase_has_its_call_state_axis_or_moves_nothing() -> None:

@@ -513,7 +513,7 @@ def test_the_schema_uses_only_keywords_the_test_validator_implements() -> None:
 @pytest.mark.parametrize(
     "schema",
     [{"type": "string", "pattern": "x"}, {"additionalProperties": True}, {"type": "date"},
-     {"items": {"maximum": 0}}, {"oneOf": [{"format": "uri"}]}],
+     {"items": {"exclusiveMaximum": 0}}, {"oneOf": [{"format": "uri"}]}],
 )  # fmt: skip
 def test_the_test_validator_refuses_keywords_it_does_not_implement(schema: dict[str, Any]) -> None:
     with pytest.raises(UnknownKeywordError):
@@ -524,6 +524,10 @@ def test_the_test_validator_follows_json_schema() -> None:
     integer, nullable = {"type": "integer"}, {"type": ["string", "null"], "enum": ["a", None]}
     assert [is_valid(integer, v) for v in (1, 1.0, 1.5, True, "1", 10**30)] == [
         True, True, False, False, False, True,
+    ]  # fmt: skip
+    bounded = {"type": "number", "maximum": 2.5}
+    assert [is_valid(bounded, v) for v in (2.5, 2, 3, 10**400, "3")] == [
+        True, True, False, False, False,
     ]  # fmt: skip
     positive = {"type": "integer", "minimum": 1}
     assert [is_valid(positive, v) for v in (1, 2.0, 0, -1, 0.0, True)] == [

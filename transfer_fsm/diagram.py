@@ -13,7 +13,8 @@ Two kinds of diagram, both read only from :mod:`transfer_fsm.rules`:
   in, from the highest box it can still move the call from. Every box below
   that one moves too, so the axis needs one arrow per fact rather than one per
   pair of states. A refused POST moves only the states it restores
-  (``rules.REFUSAL_RESTORES``); its arrows say "from here only".
+  (``rules.REFUSAL_RESTORES``); its arrows say "from here only", or, from
+  ``[*]``, name the unranked states they leave.
 """
 
 from __future__ import annotations
@@ -91,10 +92,19 @@ def call_state_edges(phase: TransferStatus | None) -> dict[tuple[str, str], list
             source = below[-1].id if below else START
             edges.setdefault((source, box.id), []).append(fact_label(fact, state))
     if Fact.REJECTED in RULES[phase]:  # a refused POST gives back what only an attempt reports
+        unranked: dict[CallState, list[CallState]] = {}
         for seen, restored in REFUSAL_RESTORES.items():
-            if seen in home and restored is not None:  # only ranked states are drawn
+            if seen is None or restored is None or restored not in home:
+                continue
+            if seen in home:
                 label = fact_label(Fact.REJECTED, restored) + ONLY_HERE
                 edges.setdefault((home[seen].id, home[restored].id), []).append(label)
+            else:  # a state this phase does not rank: drawn from [*], naming it
+                unranked.setdefault(restored, []).append(seen)
+        for restored, seen_states in unranked.items():
+            named = ", ".join(state.value for state in seen_states)
+            label = f"{fact_label(Fact.REJECTED, restored)} (from {named} only)"
+            edges.setdefault((START, home[restored].id), []).append(label)
     return edges
 
 

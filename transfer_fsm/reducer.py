@@ -14,7 +14,6 @@ from .rules import (
     BOT_FACTS,
     FACT_STATE,
     FINAL_STATUSES,
-    IN_FLIGHT_STATUSES,
     MEDIA,
     MEDIA_CHAIN,
     PLAIN_FACT,
@@ -175,6 +174,8 @@ def reduce(call: Call, event: Event) -> Call:
             phase = status
             if final:
                 t_result = event_result
+                if result is None and new_state is None and state is _TERMINATED:
+                    result = event_result  # Graph's word settling an abandoned attempt late
     if context is not None and t_context is None and phase is not None:
         t_context = context
     if state is _TERMINATED:  # the media axis, in the phase after the event
@@ -244,14 +245,14 @@ def _advance_attempt(
         if t_request is not None or request is None:
             return call
         t_request = request
-    if fact is _REJECTED and phase in IN_FLIGHT_STATUSES:
-        # the attempt never started: what it saw was an earlier one's (once abandoned,
-        # late progress was never taken, so there is nothing to give back)
+    if fact is _REJECTED:  # the attempt never started: what it saw was an earlier one's
         state = REFUSAL_RESTORES.get(state, state)
-    if new_state is not None:  # a failed transfer operation: the call is back
+    elif new_state is not None:  # a failed transfer operation: the call is back
         state = new_state
         if result is not None:
             c_result = result
+    elif c_result is None and state is _TERMINATED:  # the operation settles it late
+        c_result = result
     if status is not None:
         phase = status
         if final:

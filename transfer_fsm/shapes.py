@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 from collections.abc import Callable, Mapping, Sequence
 from enum import Enum
 from typing import Any, NoReturn
@@ -109,7 +110,7 @@ class Number(Shape):
         return _finite(value)
 
     def schema(self) -> dict[str, Any]:
-        return {"type": "number"}
+        return {"type": "number", "minimum": -sys.float_info.max, "maximum": sys.float_info.max}
 
 
 def _finite(value: Any) -> Any:

@@ -14,7 +14,8 @@ their own names; enums are their wire strings, a ``ResultInfo`` is
 other key is allowed, so a snapshot means one thing. Version 1 (no attempt
 number, no ``abandoned`` status) is still read: its attempt is numbered
 1 + the number of ``earlier_failures`` (each remembered failure stands for an
-earlier attempt; an abandoned attempt left none, so the number may be low).
+earlier attempt: an estimate, as an abandoned attempt left none and a failed one
+may have left two).
 """
 
 from __future__ import annotations
