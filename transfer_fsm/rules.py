@@ -37,8 +37,9 @@ Two rules hold above the tables:
 Beside the axes, five bookkeeping rules (applied by the reducer): the call's
 ``result`` and ``termination_reason`` are taken from an event whose state the
 call-state axis takes (and ``result``, when the call has none, from Graph's
-word settling an abandoned attempt after the call ended), and the bot's request or an attempt after a failed
-one clears ``result`` (it belongs to the current attempt); the attempt's
+word settling an abandoned attempt after the call ended), and the bot's
+request or an attempt after a failed one clears ``result`` (it belongs to the
+current attempt); the attempt's
 ``result`` is the ``resultInfo`` of the event that ends it; its
 ``replaces_context`` is the first one reported while it exists; a request
 attaches only to an attempt that has none; and opening
