@@ -234,7 +234,7 @@ def claimed_moves(diagram: Diagram) -> set[tuple[CallState | None, Fact, CallSta
     """Every (from, fact, to) with from ≠ to that the diagram's arrows claim."""
     rank = {name: box_rank for name, (box_rank, _) in diagram.boxes.items()}
     rank["[*]"] = -1
-    claims = set()
+    claims: set[tuple[CallState | None, Fact, CallState]] = set()
     for edge in diagram.edges:
         _, into = diagram.boxes[edge.target]
         for label in edge.labels:
