@@ -189,3 +189,24 @@ def test_a_give_up_is_worded_as_the_bots_own_whatever_the_attempt_saw() -> None:
         done = tf.step(call, TransferAbandoned())
         assert done.reason == "abandoned the attempt (the bot's timeout: not Graph's word)"
         assert done.milestones == (Milestone.TRANSFER_ABANDONED,)
+
+
+@pytest.mark.parametrize(
+    ("heard", "reason"),
+    [
+        (note(S.ESTABLISHED), "call state transferring → established"),
+        (note(S.HOLD), "call state transferring → hold"),
+        (note(S.REDIRECTING), "call state transferring → redirecting"),
+        (note(S.TERMINATING), "call state transferring → terminating"),
+    ],
+    ids=["established", "hold", "redirecting", "terminating"],
+)
+def test_after_an_observed_attempt_is_given_up_a_call_notification_says_only_what_moved(
+    heard: CallNotification, reason: str
+) -> None:
+    """No request is attached and no attempt opened by a state the phase ranks."""
+    observed = UP._replace(state=S.TRANSFERRING, transfer=Transfer(T.TRANSFERRING))
+    gave_up = tf.reduce(observed, TransferAbandoned())
+    done = tf.step(gave_up, heard)
+    assert done.reason == reason
+    assert done.call.transfer == Transfer(T.ABANDONED)
