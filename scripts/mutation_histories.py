@@ -307,18 +307,18 @@ def _operation_atoms() -> Iterator[Atom]:
                     data["clientContext"] = context
                 if result is not None or word is not None:
                     code, subcode = result or (200, None)
-                    data["resultInfo"] = {"code": code, "message": "x"}
-                    data["resultInfo"]["subCode"] = word if word is not None else subcode
-                    if data["resultInfo"]["subCode"] is None:
-                        del data["resultInfo"]["subCode"]
+                    info: dict[str, Any] = {"code": code, "message": "x"}
+                    if word is not None or subcode is not None:
+                        info["subCode"] = word if word is not None else subcode
+                    data["resultInfo"] = info
                 yield ("note", _operation_body("deleted", data), 0)
+    progress = {"code": 200, "subCode": "transferring", "message": "x"}
     for status in ("running", "completed"):
         data = {"@odata.type": "#microsoft.graph.commsOperation", "status": status}
-        data["clientContext"] = CONTEXTS[0]
-        data["resultInfo"] = {"code": 200, "subCode": "transferring", "message": "x"}
+        data.update(clientContext=CONTEXTS[0], resultInfo=progress)
         yield ("note", _operation_body("updated", data), 0)
-    prompt = {"@odata.type": "#microsoft.graph.playPromptOperation", "status": "failed"}
-    prompt["clientContext"] = CONTEXTS[0]
+    prompt: dict[str, Any] = {"@odata.type": "#microsoft.graph.playPromptOperation"}
+    prompt.update(status="failed", clientContext=CONTEXTS[0])
     prompt["resultInfo"] = {"code": 500, "subCode": 7000, "message": "x"}
     yield ("note", _operation_body("deleted", prompt), 0)
 
