@@ -278,6 +278,36 @@ def test_after_a_failed_attempt_media_follows_the_latest_notification_again() ->
     ]
 
 
+# After the bot gave up ------------------------------------------------------------
+
+
+def test_graph_settles_an_abandoned_attempt_after_the_call_ended_and_the_end_fires_once() -> None:
+    """The bot gave up on an accepted transfer, the call then ended (a 404), and Graph's
+    ``AppTransferred`` termination arrives last: it completes the abandoned attempt (Graph's
+    word), and the call's end, already announced, is not announced again."""
+    abandoned = tf.reduce(ACCEPTED, tf.TransferAbandoned(attempt=1))
+    assert abandoned == ACCEPTED._replace(transfer=Transfer(T.ABANDONED, request=REQUEST))
+    ended = abandoned._replace(
+        state=S.TERMINATED,
+        audio=Audio.INACTIVE,
+        transfer=Transfer(T.ABANDONED, audio=Audio.INACTIVE, request=REQUEST),
+    )
+    assert tf.step(abandoned, tf.call_gone(CALL_ID)) == applied(ended, Milestone.CALL_TERMINATED)
+    proof = CallNotification(
+        CALL_ID, ChangeType.DELETED, S.TERMINATED, termination_reason="AppTransferred"
+    )
+    completed = ended._replace(
+        transfer=Transfer(T.COMPLETED, audio=Audio.INACTIVE, request=REQUEST),
+        termination_reason="AppTransferred",
+    )
+    settled = tf.step(ended, proof)
+    assert settled == applied(completed, Milestone.TRANSFER_COMPLETED)
+    assert settled.milestone_keys == (f"{CALL_ID}:1:transferCompleted",)
+    assert tf.step(completed, proof) == tf.Step(
+        completed, Outcome.DUPLICATE, (), "everything it says is already in the view"
+    )
+
+
 # Outside an attempt ---------------------------------------------------------------
 
 
