@@ -308,6 +308,34 @@ def test_graph_settles_an_abandoned_attempt_after_the_call_ended_and_the_end_fir
     )
 
 
+@pytest.mark.parametrize(
+    "late",
+    [
+        hung_up(),
+        CallNotification(CALL_ID, ChangeType.UPDATED, S.TERMINATED, result=HUNG_UP),
+        note(S.TERMINATED, termination_reason="Normal"),
+        note(S.TERMINATING, termination_reason="Normal"),
+        note(S.ESTABLISHED, Audio.ACTIVE, replaces_context="late-context"),
+        note(S.TRANSFER_ACCEPTED, Audio.ACTIVE, replaces_context="late-context"),
+    ],
+    ids=["hang-up", "terminated", "reason", "terminating", "established", "accepted"],
+)
+def test_once_the_call_ended_an_abandoned_attempt_hears_nothing_but_graphs_word(
+    late: CallNotification,
+) -> None:
+    """Termination stays absorbing for everything that does not settle the attempt: a
+    late hang-up, its result or reason, or a late notification with a context is stale."""
+    ended = replay(ACCEPTED, tf.TransferAbandoned(attempt=1), tf.call_gone(CALL_ID))
+    assert ended == ACCEPTED._replace(
+        state=S.TERMINATED,
+        audio=Audio.INACTIVE,
+        transfer=Transfer(T.ABANDONED, audio=Audio.INACTIVE, request=REQUEST),
+    )
+    assert tf.step(ended, late) == tf.Step(
+        ended, Outcome.STALE, (), "the call has already terminated"
+    )
+
+
 # Outside an attempt ---------------------------------------------------------------
 
 
