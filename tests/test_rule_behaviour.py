@@ -339,6 +339,21 @@ def test_once_the_call_ended_an_abandoned_attempt_hears_nothing_but_graphs_word(
 # Outside an attempt ---------------------------------------------------------------
 
 
+def test_a_call_answered_before_any_attempt_says_what_moved_and_keys_its_audio_to_attempt_0() -> (
+    None
+):
+    """Before the first attempt the step names only the call's axes, and its milestone's
+    key belongs to attempt 0 (the call's first attempt will be 1)."""
+    answered = tf.step(Call(CALL_ID), note(S.ESTABLISHED, Audio.ACTIVE))
+    assert answered == tf.Step(
+        UP,
+        Outcome.APPLIED,
+        (Milestone.AUDIO_ACTIVE,),
+        "call state none → established; audio none → active",
+    )
+    assert answered.milestone_keys == (f"{CALL_ID}:0:audioActive",)
+
+
 def test_a_late_transfer_accepted_after_the_hang_up_began_opens_the_attempt_only() -> None:
     """An observing bot: the attempt opens (accepted), the call stays terminating."""
     terminating = tf.reduce(UP, note(S.TERMINATING))
