@@ -320,10 +320,10 @@ def test_after_the_bot_gave_up_the_call_state_moves_as_after_a_failure_and_the_a
     late = [S.ESTABLISHED, S.HOLD, S.REDIRECTING]
     steps = step_through(abandoned, *(note(state) for state in [*moves, *late]))
     before = abandoned
-    for state, made in zip(moves, steps, strict=False):
+    for previous, state, made in zip([S.TRANSFERRING, *moves], moves, steps, strict=False):
         now = before._replace(state=state)
         assert made == tf.Step(
-            now, Outcome.APPLIED, (), f"call state {before.state.value} → {state.value}"
+            now, Outcome.APPLIED, (), f"call state {previous.value} → {state.value}"
         )
         before = now
     assert steps[len(moves) :] == [stale(before)] * len(late)
