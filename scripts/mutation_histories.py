@@ -23,6 +23,8 @@ OTHER = "unrelated-leg"
 CLOCK = ((0.0, 0.0), (60.0, 30.0), (100.0, 50.0), (1e6, 1.0))
 """(now, timeout) pairs asked of ``transfer_overdue``."""
 AT = (None, 0.0, 50.0, 95.0)
+CONTEXTS = ("ctx", "ctx-b")
+"""The ``clientContext`` of the bot's requests that carry one, echoed by operations."""
 Atom = tuple[Any, ...]
 History = tuple[str, tuple[int, ...]]
 OBSERVABLES = (
@@ -65,7 +67,12 @@ def _label(atom: Atom) -> str:
         item = atom[1]["value"][atom[2]]
         data = item.get("resourceData") or {}
         if "/operations/" in item.get("resourceUrl", item.get("resource", "")):
-            return f"op {data.get('status')} {data.get('resultInfo', {}).get('subCode', '')}"
+            info = data.get("resultInfo") or {}
+            words = [str(data.get("status")), f"{info.get('code', '-')}/{info.get('subCode', '-')}"]
+            words += [f"ctx={data['clientContext']}"] if "clientContext" in data else []
+            kind = str(data.get("@odata.type", "")).rpartition(".")[2]
+            words += [] if kind == "commsOperation" else [kind]
+            return f"op {' '.join(words)}"
         return f"{item['changeType']} {_call_words(data)}"
     if kind == "resource":
         return f"GET {_call_words(atom[1])}"
@@ -77,6 +84,7 @@ def _call_words(data: dict[str, Any]) -> str:
     words = [str(data.get("state", "-")), str((data.get("mediaState") or {}).get("audio", "-"))]
     words += [f"{info['code']}/{info.get('subcode', info.get('subCode'))}"] if info else []
     words += [f"ctx={data['replacesContext']}"] if "replacesContext" in data else []
+    words += [str(data["terminationReason"])] if "terminationReason" in data else []
     return "/".join(words)
 
 
@@ -194,11 +202,39 @@ def build(api: ModuleType, flows: Sequence[Any], count: int, seed: int) -> Histo
     noted = list(range(len(atoms)))
     bot = [add(atom) for atom in _bot_atoms(api)]
     calls = [add(atom) for atom in _call_atoms(api)]
+    operations = [add(atom) for atom in _operation_atoms()]
     for _ in range(count):
         length = rng.randint(1, 16)
-        pools = rng.choices((noted, bot, calls), weights=(5, 3, 2), k=length)
+        pools = rng.choices((noted, bot, calls, operations), weights=(5, 3, 2, 2), k=length)
         histories.append((rng.choice(("up", "bare")), tuple(rng.choice(p) for p in pools)))
+    abandons = [add(atom) for atom in _bot_atoms(api) if atom[0] == "abandoned"]
+    tails = [add(atom) for atom in _after_abandon_atoms()] + operations
+    requests = [add(atom) for atom in _bot_atoms(api) if atom[0] == "requested"]
+    for _ in range(count // 3):
+        histories.append(("up", _abandoned_history(rng, requests, noted, calls, abandons, tails)))
     return Histories(tuple(atoms), tuple(dict.fromkeys(histories)))
+
+
+def _abandoned_history(
+    rng: random.Random,
+    requests: list[int],
+    noted: list[int],
+    calls: list[int],
+    abandons: list[int],
+    tails: list[int],
+) -> tuple[int, ...]:
+    """One or more attempts, each given up (by number or not) after some progress, and
+    what may still come after a give-up: Graph's word on it (a refusal, a failed legacy
+    operation, a failure, a termination that proves the transfer, after a 404 too), a
+    late copy, the next request."""
+    events: list[int] = []
+    for _ in range(rng.randint(1, 3)):
+        if rng.random() < 0.8:
+            events.append(rng.choice(requests))
+        events += rng.choices(noted + calls, k=rng.randint(0, 3))
+        events.append(rng.choice(abandons))
+        events += rng.choices(tails, k=rng.randint(1, 5))
+    return tuple(events)
 
 
 def _count(api: ModuleType, body: Any) -> range:
@@ -223,7 +259,9 @@ def _bot_atoms(api: ModuleType) -> Iterator[Atom]:
     for replaces in (None, LEG):
         for at in AT:
             yield ("requested", replaces, None, heidi, at)
-    yield ("requested", None, "ctx", ("Phone", ("+12345678901",)), None)
+    for context in CONTEXTS:
+        yield ("requested", None, context, ("Phone", ("+12345678901",)), None)
+        yield ("requested", LEG, context, heidi, 50.0)
     for code, subcode in ((403, 8501), (500, 7000), (500, 7700), (404, 0)):
         yield ("rejected", code, subcode)
     yield ("rejected", None)
@@ -252,6 +290,69 @@ def _call_atoms(api: ModuleType) -> Iterator[Atom]:
                 yield ("resource", {"id": CALL, **data})
                 change = ("created", "updated", "deleted")[(n + k) % 3]
                 yield ("note", _body(change, data), 0)
+
+
+def _operation_atoms() -> Iterator[Atom]:
+    """The legacy transfer's ``commsOperation`` failing: with no ``clientContext``, the
+    bot's request's (either of ``CONTEXTS``) or another's; with a progress word or a
+    numeric ``subCode``; with ``resultInfo`` code 0, 2xx or 500 (the documented failures'
+    too, so that an earlier attempt's recurs) or none; and an operation of another type."""
+    results = (None, (0, 7015), (200, 7015), (500, 7000), (500, 7700), (0, 7000))
+    for context in (None, *CONTEXTS, "someone-elses"):
+        for word in (None, "transferAccepted"):
+            for result in results:
+                data: dict[str, Any] = {"@odata.type": "#microsoft.graph.commsOperation"}
+                data["status"] = "failed"
+                if context is not None:
+                    data["clientContext"] = context
+                if result is not None or word is not None:
+                    code, subcode = result or (200, None)
+                    info: dict[str, Any] = {"code": code, "message": "x"}
+                    if word is not None or subcode is not None:
+                        info["subCode"] = word if word is not None else subcode
+                    data["resultInfo"] = info
+                yield ("note", _operation_body("deleted", data), 0)
+    progress = {"code": 200, "subCode": "transferring", "message": "x"}
+    for status in ("running", "completed"):
+        data = {"@odata.type": "#microsoft.graph.commsOperation", "status": status}
+        data.update(clientContext=CONTEXTS[0], resultInfo=progress)
+        yield ("note", _operation_body("updated", data), 0)
+    prompt: dict[str, Any] = {"@odata.type": "#microsoft.graph.playPromptOperation"}
+    prompt.update(status="failed", clientContext=CONTEXTS[0])
+    prompt["resultInfo"] = {"code": 500, "subCode": 7000, "message": "x"}
+    yield ("note", _operation_body("deleted", prompt), 0)
+
+
+def _after_abandon_atoms() -> Iterator[Atom]:
+    """What may follow a give-up: Graph's refusal of the POST, a 404, a termination that
+    proves the transfer (by ``terminationReason`` or subcode 7015) or proves nothing, and
+    a failure."""
+    for code, subcode in ((403, 8501), (500, 7000)):
+        yield ("rejected", code, subcode)
+    yield ("rejected", None)
+    yield ("gone",)
+    for change in ("updated", "deleted"):
+        for extra in (
+            {"terminationReason": "AppTransferred"},
+            {"resultInfo": {"code": 0, "subcode": 7015, "message": "x"}},
+            {"resultInfo": {"code": 200, "subcode": 5001, "message": "x"}},
+            {
+                "resultInfo": {"code": 200, "subcode": 5001, "message": "x"},
+                "terminationReason": "AppTransferred",
+            },
+            {},
+        ):
+            data = {"state": "terminated", **extra}
+            yield ("note", _body(change, data), 0)
+            yield ("resource", {"id": CALL, **data})
+    failed = {"state": "established", "resultInfo": {"code": 500, "subcode": 7000, "message": "x"}}
+    yield ("note", _body("updated", failed), 0)
+    yield ("resource", {"id": CALL, **failed, "mediaState": {"audio": "active"}})
+
+
+def _operation_body(change: str, data: dict[str, Any]) -> dict[str, Any]:
+    url = f"/communications/calls/{CALL}/operations/op-1"
+    return {"value": [{"changeType": change, "resourceUrl": url, "resourceData": data}]}
 
 
 def _body(change: str, data: dict[str, Any]) -> dict[str, Any]:

@@ -278,6 +278,23 @@ def test_abandoning_with_no_attempt_in_flight_changes_nothing() -> None:
     )
 
 
+def test_a_timer_named_for_another_attempt_changes_nothing() -> None:
+    """A stale timer (the first attempt's, during the retry) or one for an attempt never
+    opened leaves the call as it is; the retry's own timer abandons the retry."""
+    assert tf.step(UP, TransferAbandoned(1)) == tf.Step(
+        UP, Outcome.STALE, (), "attempt 1 is not in flight: no attempt was opened"
+    )
+    retry = tf.reduce(failed_first(), RETRY)
+    assert retry.transfer == Transfer(S.REQUESTED, request=RETRY, attempt=2)
+    for named in (1, 3):
+        assert tf.step(retry, TransferAbandoned(named)) == tf.Step(
+            retry, Outcome.STALE, (), f"attempt {named} is not in flight: attempt 2 is requested"
+        )
+    assert tf.reduce(retry, TransferAbandoned(2)) == retry._replace(
+        transfer=Transfer(S.ABANDONED, request=RETRY, attempt=2)
+    )
+
+
 def test_an_abandoned_attempts_own_failure_arriving_later_is_graphs_word_and_ends_it() -> None:
     abandoned = replay(UP, RETRY, n(state="transferring"), TransferAbandoned())
     assert tf.transfer_blockers(abandoned) == (tf.Blocker.TRANSFER_IN_PROGRESS,)
@@ -582,6 +599,38 @@ def test_a_failed_operation_with_a_success_code_or_none_is_remembered_too(
     late = tf.step(retry, operation)
     assert late.outcome is Outcome.STALE
     assert late.call == retry
+
+
+def test_a_retry_after_a_give_up_remembers_no_failure_the_attempt_never_heard() -> None:
+    """The bot gave up and a GET shows the call established without a failure: the
+    abandoned attempt ended with no resultInfo, so the retry remembers nothing."""
+    get = tf.parse_call_resource({"id": CALL_ID, "state": "established"})
+    abandoned = replay(UP, FIRST, n(state="transferring"), TransferAbandoned(), get)
+    assert abandoned == UP._replace(transfer=Transfer(S.ABANDONED, request=FIRST))
+    assert tf.reduce(abandoned, RETRY) == UP._replace(
+        transfer=Transfer(S.REQUESTED, request=RETRY, attempt=2)
+    )
+
+
+def test_a_refusal_repeated_by_two_attempts_is_remembered_once() -> None:
+    refused = TransferRejected(ResultInfo(403, 8501, "Forbidden"))
+    third = replay(UP, FIRST, refused, RETRY, refused, FIRST)
+    assert third == UP._replace(
+        transfer=Transfer(S.REQUESTED, request=FIRST, attempt=3),
+        earlier_failures=(ResultInfo(403, 8501, "Forbidden"),),
+    )
+
+
+def test_a_success_result_the_call_reported_after_a_failure_is_not_remembered_as_one() -> None:
+    """After the failed attempt an ``established`` reports 200/5001 (its subcode is no
+    success code, its code is): only the attempt's failure is an earlier failure."""
+    ok = n(state="established", resultInfo={"code": 200, "subCode": 5001, "message": "ok"})
+    after = replay(failed_first(), ok)
+    assert after.result == ResultInfo(200, 5001, "ok")
+    assert tf.reduce(after, RETRY) == UP._replace(
+        transfer=Transfer(S.REQUESTED, request=RETRY, attempt=2),
+        earlier_failures=(SEED_FAILURE,),
+    )
 
 
 def test_observation_does_not_clear_the_result_so_its_order_does_not_matter() -> None:

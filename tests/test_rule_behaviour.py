@@ -278,7 +278,315 @@ def test_after_a_failed_attempt_media_follows_the_latest_notification_again() ->
     ]
 
 
+# After the bot gave up ------------------------------------------------------------
+
+
+def test_graph_settles_an_abandoned_attempt_after_the_call_ended_and_the_end_fires_once() -> None:
+    """The bot gave up on an accepted transfer, the call then ended (a 404), and Graph's
+    ``AppTransferred`` termination arrives last: it completes the abandoned attempt (Graph's
+    word), and the call's end, already announced, is not announced again."""
+    abandoned = tf.reduce(ACCEPTED, tf.TransferAbandoned(attempt=1))
+    assert abandoned == ACCEPTED._replace(transfer=Transfer(T.ABANDONED, request=REQUEST))
+    ended = abandoned._replace(
+        state=S.TERMINATED,
+        audio=Audio.INACTIVE,
+        transfer=Transfer(T.ABANDONED, audio=Audio.INACTIVE, request=REQUEST),
+    )
+    assert tf.step(abandoned, tf.call_gone(CALL_ID)) == applied(ended, Milestone.CALL_TERMINATED)
+    proof = CallNotification(
+        CALL_ID, ChangeType.DELETED, S.TERMINATED, termination_reason="AppTransferred"
+    )
+    completed = ended._replace(
+        transfer=Transfer(T.COMPLETED, audio=Audio.INACTIVE, request=REQUEST),
+        termination_reason="AppTransferred",
+    )
+    settled = tf.step(ended, proof)
+    assert settled == applied(completed, Milestone.TRANSFER_COMPLETED)
+    assert settled.milestone_keys == (f"{CALL_ID}:1:transferCompleted",)
+    assert tf.step(completed, proof) == tf.Step(
+        completed, Outcome.DUPLICATE, (), "everything it says is already in the view"
+    )
+
+
+def test_after_the_bot_gave_up_the_call_state_moves_as_after_a_failure_and_the_attempt_waits() -> (
+    None
+):
+    """An observed attempt (no request) given up while transferring: hold, resume and
+    redirect are taken in any order (equal rank), terminating outranks them, and none of
+    them says anything of the attempt, which stays abandoned for Graph to settle."""
+    abandoned = tf.reduce(OBSERVED_TRANSFERRING, tf.TransferAbandoned())
+    assert abandoned == OBSERVED_TRANSFERRING._replace(transfer=Transfer(T.ABANDONED))
+    moves = [S.HOLD, S.ESTABLISHED, S.REDIRECTING, S.HOLD, S.TERMINATING]
+    late = [S.ESTABLISHED, S.HOLD, S.REDIRECTING]
+    steps = step_through(abandoned, *(note(state) for state in [*moves, *late]))
+    before = abandoned
+    for previous, state, made in zip([S.TRANSFERRING, *moves], moves, steps, strict=False):
+        now = before._replace(state=state)
+        assert made == tf.Step(
+            now, Outcome.APPLIED, (), f"call state {previous.value} → {state.value}"
+        )
+        before = now
+    assert steps[len(moves) :] == [stale(before)] * len(late)
+    assert before == abandoned._replace(state=S.TERMINATING)
+
+
+CONTEXT_REQUEST = tf.TransferRequested(client_context="ctx-1")
+GAVE_UP = replay(UP, CONTEXT_REQUEST, note(S.TRANSFERRING), tf.TransferAbandoned(1))
+FAILED_OPERATION = OperationNotification(
+    CALL_ID, "op-1", ChangeType.UPDATED, "failed", FAILURE, None, "ctx-1"
+)
+
+
+@pytest.mark.parametrize(
+    "failure",
+    [FAILED_OPERATION, note(S.ESTABLISHED, result=FAILURE)],
+    ids=["failed operation", "established with a failure"],
+)
+@pytest.mark.parametrize("state", [S.TRANSFERRING, S.HOLD], ids=["transferring", "held"])
+def test_graphs_failure_after_the_give_up_fails_the_attempt_and_gives_the_call_back(
+    failure: tf.Event, state: CallState
+) -> None:
+    """The bot gave up (and the call may have been held since): Graph's own failure, a
+    failed operation echoing the request's context or a failed ``established``, still
+    ends the same attempt, once, and puts the call back to ``established``."""
+    before = GAVE_UP._replace(state=state)
+    assert tf.reduce(GAVE_UP, note(state)) == before
+    failed = UP._replace(
+        transfer=Transfer(T.FAILED, FAILURE, request=CONTEXT_REQUEST), result=FAILURE
+    )
+    assert tf.step(before, failure) == tf.Step(
+        failed,
+        Outcome.APPLIED,
+        (Milestone.TRANSFER_FAILED,),
+        f"failed the attempt: 500/7000; call state {state.value} → established;"
+        " resultInfo 500/7000",
+    )
+
+
+@pytest.mark.parametrize(
+    "failure",
+    [FAILED_OPERATION, note(S.ESTABLISHED, result=FAILURE)],
+    ids=["failed operation", "established with a failure"],
+)
+def test_graphs_failure_after_the_give_up_does_not_revert_terminating(failure: tf.Event) -> None:
+    terminating = tf.reduce(GAVE_UP, note(S.TERMINATING))
+    assert terminating == GAVE_UP._replace(state=S.TERMINATING)
+    assert tf.step(terminating, failure) == tf.Step(
+        terminating._replace(transfer=Transfer(T.FAILED, FAILURE, request=CONTEXT_REQUEST)),
+        Outcome.APPLIED,
+        (Milestone.TRANSFER_FAILED,),
+        "failed the attempt: 500/7000",
+    )
+
+
+OBSERVED_GAVE_UP = UP._replace(state=S.TRANSFERRING, transfer=Transfer(T.ABANDONED))
+
+
+@pytest.mark.parametrize(
+    ("event", "after", "milestones", "reason"),
+    [
+        (
+            note(S.ESTABLISHED, result=FAILURE),
+            UP._replace(transfer=Transfer(T.FAILED, FAILURE), result=FAILURE),
+            (Milestone.TRANSFER_FAILED,),
+            "failed the attempt: 500/7000; call state transferring → established;"
+            " resultInfo 500/7000",
+        ),
+        (
+            OperationNotification(
+                CALL_ID, "op-1", ChangeType.UPDATED, "failed", FAILURE, "transferAccepted"
+            ),
+            UP._replace(transfer=Transfer(T.FAILED, FAILURE), result=FAILURE),
+            (Milestone.TRANSFER_FAILED,),
+            "failed the attempt: 500/7000; call state transferring → established;"
+            " resultInfo 500/7000",
+        ),
+        (
+            hung_up(),
+            Call(
+                CALL_ID,
+                S.TERMINATED,
+                Audio.INACTIVE,
+                Transfer(T.ABANDONED, audio=Audio.INACTIVE),
+                HUNG_UP,
+            ),
+            (Milestone.CALL_TERMINATED,),
+            "call state transferring → terminated; audio active → inactive; resultInfo 200/5001",
+        ),
+        (
+            hung_up(termination_reason="AppTransferred"),
+            Call(
+                CALL_ID,
+                S.TERMINATED,
+                Audio.INACTIVE,
+                Transfer(T.COMPLETED, HUNG_UP, audio=Audio.INACTIVE),
+                HUNG_UP,
+                "AppTransferred",
+            ),
+            (Milestone.TRANSFER_COMPLETED, Milestone.CALL_TERMINATED),
+            "completed the attempt; call state transferring → terminated; audio active →"
+            " inactive; resultInfo 200/5001; terminationReason 'AppTransferred'",
+        ),
+    ],
+    ids=["failure", "failed operation", "hang-up", "transferred"],
+)
+def test_an_observed_attempt_given_up_is_settled_by_graph_and_never_given_a_request(
+    event: tf.Event, after: Call, milestones: tuple[Milestone, ...], reason: str
+) -> None:
+    """An observing bot's abandoned attempt: Graph's failure or transfer ends it, a plain
+    hang-up ends the call only, and no step says it attached a request or opened one."""
+    assert tf.reduce(OBSERVED_TRANSFERRING, tf.TransferAbandoned()) == OBSERVED_GAVE_UP
+    assert tf.step(OBSERVED_GAVE_UP, event) == tf.Step(after, Outcome.APPLIED, milestones, reason)
+
+
+def test_graphs_refusal_answered_after_the_give_up_fails_the_attempt() -> None:
+    """The POST was answered (an error) after the bot's timer fired: the refusal is
+    Graph's word, so it ends the abandoned attempt, with the POST's answer as its result;
+    the call's own result stays Graph's."""
+    abandoned = tf.reduce(REQUESTED, tf.TransferAbandoned())
+    assert abandoned == UP._replace(transfer=Transfer(T.ABANDONED, request=REQUEST))
+    refused = ResultInfo(403, 8501, "Forbidden")
+    assert tf.step(abandoned, TransferRejected(refused)) == tf.Step(
+        UP._replace(transfer=Transfer(T.FAILED, refused, request=REQUEST)),
+        Outcome.APPLIED,
+        (Milestone.TRANSFER_FAILED,),
+        "failed the attempt (Graph refused the request): 403/8501",
+    )
+
+
+def test_after_the_give_up_audio_still_only_climbs_the_attempts_chain() -> None:
+    """Graph may still be transferring an abandoned attempt, so its media axis stays the
+    attempt's chain (none < inactive < active) for every kind of notification: a call
+    state's (hold, established), a media-only one, and a late progress one (whose state is
+    stale): each is taken climbing and left descending."""
+
+    def audio(state: CallState, heard: Audio) -> Call:
+        """The abandoned attempt in ``state`` with ``heard`` on the call and the chain."""
+        attempt = Transfer(T.ABANDONED, audio=heard, request=CONTEXT_REQUEST)
+        return GAVE_UP._replace(state=state, audio=heard, transfer=attempt)
+
+    held = audio(S.HOLD, Audio.INACTIVE)
+    active = audio(S.HOLD, Audio.ACTIVE)
+    assert step_through(
+        GAVE_UP,
+        note(S.HOLD, Audio.INACTIVE),
+        note(S.TRANSFER_ACCEPTED, Audio.ACTIVE),
+        note(None, Audio.INACTIVE),
+        note(S.TRANSFER_ACCEPTED, Audio.INACTIVE),
+        note(S.ESTABLISHED, Audio.INACTIVE),
+    ) == [
+        applied(held, Milestone.AUDIO_INACTIVE),
+        applied(active, Milestone.AUDIO_ACTIVE),
+        stale(active),
+        stale(active),
+        applied(active._replace(state=S.ESTABLISHED)),
+    ]
+    assert tf.step(GAVE_UP, note(None, Audio.ACTIVE)) == tf.Step(
+        audio(S.TRANSFERRING, Audio.ACTIVE),
+        Outcome.APPLIED,
+        (),
+        "the attempt's audio none → active",
+    )
+
+
+def test_an_accepted_transfers_late_progress_cannot_take_its_audio_back() -> None:
+    """A late ``transferring`` with audio inactive, after the accepted attempt's audio
+    went active, leaves the chain where it is."""
+    active = tf.reduce(ACCEPTED, note(None, Audio.ACTIVE))
+    assert active == ACCEPTED._replace(
+        transfer=Transfer(T.ACCEPTED, audio=Audio.ACTIVE, request=REQUEST)
+    )
+    assert tf.step(active, note(S.TRANSFERRING, Audio.INACTIVE)) == stale(active)
+
+
+@pytest.mark.parametrize(
+    "late",
+    [
+        hung_up(),
+        CallNotification(CALL_ID, ChangeType.UPDATED, S.TERMINATED, result=HUNG_UP),
+        note(S.TERMINATED, termination_reason="Normal"),
+        note(S.TERMINATING, termination_reason="Normal"),
+        note(S.ESTABLISHED, Audio.ACTIVE, replaces_context="late-context"),
+        note(S.TRANSFER_ACCEPTED, Audio.ACTIVE, replaces_context="late-context"),
+    ],
+    ids=["hang-up", "terminated", "reason", "terminating", "established", "accepted"],
+)
+def test_once_the_call_ended_an_abandoned_attempt_hears_nothing_but_graphs_word(
+    late: CallNotification,
+) -> None:
+    """Termination stays absorbing for everything that does not settle the attempt: a
+    late hang-up, its result or reason, or a late notification with a context is stale."""
+    ended = replay(ACCEPTED, tf.TransferAbandoned(attempt=1), tf.call_gone(CALL_ID))
+    assert ended == ACCEPTED._replace(
+        state=S.TERMINATED,
+        audio=Audio.INACTIVE,
+        transfer=Transfer(T.ABANDONED, audio=Audio.INACTIVE, request=REQUEST),
+    )
+    assert tf.step(ended, late) == tf.Step(
+        ended, Outcome.STALE, (), "the call has already terminated"
+    )
+
+
 # Outside an attempt ---------------------------------------------------------------
+
+
+def test_a_call_answered_before_any_attempt_says_what_moved_and_keys_its_audio_to_attempt_0() -> (
+    None
+):
+    """Before the first attempt the step names only the call's axes, and its milestone's
+    key belongs to attempt 0 (the call's first attempt will be 1)."""
+    answered = tf.step(Call(CALL_ID), note(S.ESTABLISHED, Audio.ACTIVE))
+    assert answered == tf.Step(
+        UP,
+        Outcome.APPLIED,
+        (Milestone.AUDIO_ACTIVE,),
+        "call state none → established; audio none → active",
+    )
+    assert answered.milestone_keys == (f"{CALL_ID}:0:audioActive",)
+
+
+def test_a_call_rings_and_is_answered_in_the_lifecycles_order_and_a_late_step_is_stale() -> None:
+    """Outside an attempt: incoming < establishing = ringing < established = redirecting;
+    equal states replace each other (last writer wins), a lower one is stale, and none of
+    them opens an attempt."""
+    heard = [S.INCOMING, S.ESTABLISHING, S.INCOMING, S.RINGING, S.ESTABLISHING, S.RINGING]
+    heard += [S.ESTABLISHED, S.RINGING, S.REDIRECTING, S.ESTABLISHED, S.REDIRECTING]
+    views = [S.INCOMING, S.ESTABLISHING, None, S.RINGING, S.ESTABLISHING, S.RINGING]
+    views += [S.ESTABLISHED, None, S.REDIRECTING, S.ESTABLISHED, S.REDIRECTING]
+    call = Call(CALL_ID)
+    for made, view in zip(
+        step_through(call, *(note(state) for state in heard)), views, strict=True
+    ):
+        if view is None:
+            assert made == stale(call)
+        else:
+            assert made == tf.Step(
+                Call(CALL_ID, view),
+                Outcome.APPLIED,
+                (),
+                f"call state {'none' if call.state is None else call.state.value} → {view.value}",
+            )
+            call = made.call
+
+
+def test_after_a_failure_late_progress_keeps_to_the_chain_but_a_hold_takes_the_audio() -> None:
+    """After a failed attempt a late ``transferring`` is the attempt's (its audio only
+    climbs the attempt's chain); a hold is the call's own again (the latest audio wins)."""
+    active = tf.reduce(FAILED, note(None, Audio.ACTIVE))
+    assert active == FAILED._replace(transfer=FAILED.transfer._replace(audio=Audio.ACTIVE))  # type: ignore[union-attr]
+    assert step_through(
+        active, note(S.TRANSFERRING, Audio.INACTIVE), note(S.HOLD, Audio.INACTIVE)
+    ) == [
+        stale(active),
+        applied(
+            active._replace(
+                state=S.HOLD,
+                audio=Audio.INACTIVE,
+                transfer=FAILED.transfer._replace(audio=Audio.INACTIVE),  # type: ignore[union-attr]
+            ),
+            Milestone.AUDIO_INACTIVE,
+        ),
+    ]
 
 
 def test_a_late_transfer_accepted_after_the_hang_up_began_opens_the_attempt_only() -> None:
@@ -501,6 +809,12 @@ def test_a_ringing_call_cannot_be_transferred() -> None:
     assert ringing == Call(CALL_ID, S.RINGING)
     assert tf.transfer_blockers(ringing) == (Blocker.NOT_ESTABLISHED,)
     assert tf.can_transfer(ringing) is False
+
+
+def test_the_call_a_given_up_consultative_transfer_replaces_waits_for_graphs_word() -> None:
+    consulting = replay(UP, tf.TransferRequested("leg-9"), tf.TransferAbandoned(1))
+    assert consulting.transfer == Transfer(T.ABANDONED, request=tf.TransferRequested("leg-9"))
+    assert tf.consultation_fate(consulting, "leg-9") is tf.LegFate.PENDING
 
 
 def test_a_call_still_transferring_cannot_be_transferred_after_the_bot_abandoned_its_attempt() -> (

@@ -217,6 +217,35 @@ def test_advance_writes_a_new_or_changed_call_and_marks_only_the_step_that_ends_
     assert advance("call-a", ending.call, end) == Change(late, None, None, False)
 
 
+def test_graphs_word_on_an_abandoned_attempt_after_the_end_is_written_not_a_second_end() -> None:
+    """The bot gave up, the call ended (a 404), then Graph's ``AppTransferred`` settles the
+    abandoned attempt: the settled call is written, but only the 404 ended the call, so a
+    store bounded to one ended call keeps it (it is not counted as ended twice)."""
+    up = Call("call-a", CallState.ESTABLISHED, tf.Audio.ACTIVE)
+    abandoned = tf.reduce(tf.reduce(up, tf.TransferRequested()), tf.TransferAbandoned(1))
+    gone = tf.call_gone("call-a")
+    ending = tf.step(abandoned, gone)
+    assert advance("call-a", abandoned, gone) == Change(ending, ending.call, None, True)
+    proof = tf.CallNotification(
+        "call-a", tf.ChangeType.DELETED, CallState.TERMINATED, termination_reason="AppTransferred"
+    )
+    settled = tf.step(ending.call, proof)
+    assert settled.call == ending.call._replace(
+        transfer=ending.call.transfer._replace(status=tf.TransferStatus.COMPLETED),  # type: ignore[union-attr]
+        termination_reason="AppTransferred",
+    )
+    assert advance("call-a", ending.call, proof) == Change(settled, settled.call, None, False)
+    store = MemoryStore(max_ended=1)
+    for event in (tf.TransferRequested(), tf.TransferAbandoned(1), gone, proof):
+        store.apply("call-a", event)
+    assert store.get("call-a") == Call("call-a")._replace(
+        state=CallState.TERMINATED,
+        audio=tf.Audio.INACTIVE,
+        transfer=settled.call.transfer,
+        termination_reason="AppTransferred",
+    )
+
+
 def test_a_stored_snapshot_decodes_to_the_call_encoded() -> None:
     final = SUCCESS.final
     assert decode(final.call_id, encode(final)) == final
