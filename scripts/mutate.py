@@ -71,6 +71,7 @@ FIRST = (  # the tests that kill most mutants soonest run first; the others foll
 )
 FAST = (  # --fast: every mutant runs these (about 5 s in all); their survivors, the full suite
     "test_rule_behaviour.py",
+    "test_abandoned_rules.py",
     "test_rules.py",
     "test_flows.py",
     "test_variants.py",

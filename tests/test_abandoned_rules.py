@@ -210,3 +210,37 @@ def test_after_an_observed_attempt_is_given_up_a_call_notification_says_only_wha
     done = tf.step(gave_up, heard)
     assert done.reason == reason
     assert done.call.transfer == Transfer(T.ABANDONED)
+
+
+GONE = tf.call_gone(CALL_ID)
+HUNG_UP_GONE = CallNotification(CALL_ID, ChangeType.DELETED, S.TERMINATED, result=HUNG_UP)
+
+
+@pytest.mark.parametrize(
+    "word",
+    [
+        note(S.ESTABLISHED, result=FAILURE),
+        tf.OperationNotification(
+            CALL_ID, "op", status="failed", result=FAILURE, progress="transferring"
+        ),
+    ],
+    ids=["a failure", "a failed operation"],
+)
+def test_graphs_word_after_the_404_gives_the_call_its_result_unless_it_has_one(
+    word: tf.Event,
+) -> None:
+    """After the end, the settling word gives the call the result it would have had had it
+    arrived before the 404 (which carries none); a hang-up's own result stays."""
+    settled = tf.step(tf.reduce(GAVE_UP_TRANSFERRING, GONE), word)
+    assert settled.call == Call(
+        CALL_ID,
+        S.TERMINATED,
+        Audio.INACTIVE,
+        Transfer(T.FAILED, FAILURE, None, Audio.INACTIVE, REQUEST),
+        FAILURE,
+    )
+    assert settled.call == replay(GAVE_UP_TRANSFERRING, word, GONE)
+    assert settled.milestones == (Milestone.TRANSFER_FAILED,)
+    hung_up = tf.reduce(tf.reduce(GAVE_UP_TRANSFERRING, HUNG_UP_GONE), word)
+    assert hung_up.result == HUNG_UP
+    assert hung_up.transfer == Transfer(T.FAILED, FAILURE, None, Audio.INACTIVE, REQUEST)
