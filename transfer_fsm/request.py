@@ -16,7 +16,6 @@ a clock: the bot POSTs the body itself and passes the time in.
 from __future__ import annotations
 
 import json
-import math
 import re
 from typing import Any, NamedTuple
 
@@ -30,6 +29,7 @@ from .values import (
     TransferRequested,
     User,
     describe_value,
+    json_double,
     strict_value,
 )
 
@@ -161,7 +161,7 @@ def _request(
                 f"client_context: at most {MAX_CLIENT_CONTEXT} characters (UTF-16 units), "
                 f"got {units}"
             )
-    if at is not None and not _finite(at):
+    if at is not None and not json_double(at):
         raise ValueError(
             "at: a finite number of seconds (the caller's clock) a JSON double can carry, "
             f"got {describe_value(at)}"
@@ -182,23 +182,6 @@ def _request(
         body["clientContext"] = client_context
     event = TransferRequested(replaces_call_id, client_context, target, at)
     return TransferRequest(body, event)
-
-
-def _finite(value: object) -> bool:
-    """A real number a JSON double can carry: not NaN, not infinite (``bool`` is no number here).
-
-    An ``int`` too large for a double (``10**400``) is refused: a float made from it
-    overflows, and JSON readers read it as infinity or not at all.
-    """
-    if type(value) is float:
-        return math.isfinite(value)
-    if type(value) is not int:
-        return False
-    try:
-        float(value)
-    except OverflowError:
-        return False
-    return True
 
 
 def _nonempty(value: object, name: str) -> str:
@@ -298,7 +281,7 @@ def transfer_overdue(call: Call, now: float, timeout: float) -> int | None:
     or on another instance, after a new attempt opened abandons nothing.
     """
     for name, value in (("now", now), ("timeout", timeout)):
-        if not _finite(value):
+        if not json_double(value):
             raise ValueError(f"{name}: a finite number of seconds, got {describe_value(value)}")
     transfer = call.transfer
     if transfer is None or transfer.status not in IN_FLIGHT_STATUSES:
@@ -306,7 +289,7 @@ def transfer_overdue(call: Call, now: float, timeout: float) -> int | None:
     request = transfer.request
     if request is None or request.at is None:
         return None
-    if not _finite(request.at):
+    if not json_double(request.at):
         raise ValueError(
             f"the request's at: a finite number of seconds, got {describe_value(request.at)}"
         )

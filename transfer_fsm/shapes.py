@@ -9,13 +9,12 @@ describes itself as JSON Schema. :mod:`transfer_fsm.snapshot` declares the
 from __future__ import annotations
 
 import json
-import math
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from enum import Enum
 from typing import Any, NoReturn
 
-from .values import describe_value
+from .values import describe_value, json_double
 
 
 class BadValueError(Exception):
@@ -114,16 +113,8 @@ class Number(Shape):
 
 
 def _finite(value: Any) -> Any:
-    kind = type(value)
-    if kind is float and math.isfinite(value):
+    if json_double(value):  # 10**400 is "a number out of range"
         return value
-    if kind is int:  # as large as a JSON double can carry (10**400 is "a number out of range")
-        try:
-            float(value)
-        except OverflowError:
-            pass
-        else:
-            return value
     refuse("a finite number", value)  # NaN and the infinities are named as JSON writers spell them
 
 

@@ -8,6 +8,7 @@ a plain tuple or another value type that happens to hold the same fields.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from enum import Enum
 from typing import Any, NamedTuple, TypeVar
@@ -28,6 +29,20 @@ def strict_value(cls: type[_T]) -> type[_T]:
     setattr(cls, "__ne__", __ne__)  # noqa: B010
     setattr(cls, "__hash__", tuple.__hash__)  # noqa: B010
     return cls
+
+
+def json_double(value: object) -> bool:
+    """A real number a JSON double can carry: a finite ``float``, or an ``int`` that a
+    float made from it does not overflow (``10**400`` is refused; ``bool`` is no number)."""
+    if type(value) is float:
+        return math.isfinite(value)
+    if type(value) is not int:
+        return False
+    try:
+        float(value)
+    except OverflowError:
+        return False
+    return True
 
 
 def describe_value(value: object) -> str:
