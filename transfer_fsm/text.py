@@ -40,6 +40,6 @@ def text_flaw(text: str) -> str | None:
 
 def _flaw(text: str, offset: int) -> str:
     """``text`` as an error names it, and the character at ``offset`` that is wrong in it."""
-    code = ord(text[offset])
-    kind = "a lone surrogate" if 0xD800 <= code <= 0xDFFF else "a control character"
-    return f"{describe_value(text)} ({kind}, U+{code:04X}, at offset {offset})"
+    wrong = text[offset]
+    kind = "a lone surrogate" if _NOT_CARRIED(wrong) else "a control character"
+    return f"{describe_value(text)} ({kind}, U+{ord(wrong):04X}, at offset {offset})"
