@@ -417,3 +417,16 @@ def test_the_consultation_fate_does_not_depend_on_delivery_order(flow: Any) -> N
     }
     completed = flow.final.transfer.status is TransferStatus.COMPLETED
     assert fates == {LegFate.REPLACED if completed else LegFate.KEPT}
+
+
+def test_the_body_is_sent_as_utf_8_not_escaped_to_ascii() -> None:
+    built = tf.blind_transfer(tf.User("u-1", "Zoë Ångström"))
+    assert built.json() == (
+        '{"transferTarget":{"endpointType":"default","identity":'
+        '{"user":{"id":"u-1","displayName":"Zoë Ångström"}}}}'
+    ).encode()
+
+
+def test_a_transferee_that_is_not_one_is_refused_by_name() -> None:
+    with pytest.raises(ValueError, match=r"^transferee: expected a Transferee, got \{'id': 'p'\}$"):
+        tf.blind_transfer(tf.User("u-1"), transferee={"id": "p"})  # type: ignore[arg-type]
