@@ -421,10 +421,13 @@ def test_the_consultation_fate_does_not_depend_on_delivery_order(flow: Any) -> N
 
 def test_the_body_is_sent_as_utf_8_not_escaped_to_ascii() -> None:
     built = tf.blind_transfer(tf.User("u-1", "Zoë Ångström"))
-    assert built.json() == (
-        '{"transferTarget":{"endpointType":"default","identity":'
-        '{"user":{"id":"u-1","displayName":"Zoë Ångström"}}}}'
-    ).encode()
+    assert (
+        built.json()
+        == (
+            '{"transferTarget":{"endpointType":"default","identity":'
+            '{"user":{"id":"u-1","displayName":"Zoë Ångström"}}}}'
+        ).encode()
+    )
 
 
 def test_a_transferee_that_is_not_one_is_refused_by_name() -> None:
