@@ -21,11 +21,13 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 from .core import (
+    AsyncJournaledStore,
     AsyncStore,
     BodyError,
     Change,
     ConflictError,
     IncompleteBodyError,
+    JournaledStore,
     Link,
     Store,
     advance,
@@ -56,6 +58,7 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
+    "AsyncJournaledStore",
     "AsyncRedisStore",
     "AsyncStore",
     "AsyncSQLiteStore",
@@ -64,6 +67,7 @@ __all__ = [
     "ConflictError",
     "IncompleteBodyError",
     "JournalEntry",
+    "JournaledStore",
     "Link",
     "MemoryStore",
     "RedisStore",
