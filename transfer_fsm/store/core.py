@@ -237,6 +237,8 @@ class SnapshotCache:
     def decode(self, call_id: str, raw: bytes | str | None) -> Call | None:
         """:func:`decode`, answered from the cache when ``raw`` is the bytes kept."""
         if raw is None:
+            if call_id in self._entries:
+                self.forget(call_id)  # deleted, or expired
             return None
         entry = self._entries.get(call_id)
         if entry is not None and entry[0] == raw:

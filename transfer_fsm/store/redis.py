@@ -42,6 +42,7 @@ from typing import Any, Generic, TypeVar
 try:
     import redis
     import redis.asyncio
+    import redis.cluster  # noqa: F401 (a Cluster's clients)
     from redis.exceptions import ResponseError
 except ImportError as error:  # pragma: no cover - exercised in a subprocess
     raise ImportError(
@@ -62,7 +63,16 @@ from .core import (
     check_limit,
     check_seconds,
 )
-from .redis_batch import CONNECTION_ERRORS, Command, Item, Options, UnknownOutcomeError, applying
+from .redis_batch import (
+    CONNECTION_ERRORS,
+    Command,
+    Item,
+    Options,
+    UnknownOutcomeError,
+    applying,
+    by_text,
+    unknown_scripts,
+)
 from .redis_keys import SHARDS, Keys, check_prefix, check_shards
 
 __all__ = ["AsyncRedisStore", "RedisStore", "UnknownOutcomeError"]
@@ -196,10 +206,20 @@ class RedisStore(_Base["redis.Redis | redis.cluster.RedisCluster"]):
             return value
 
     def _send(self, commands: list[Command]) -> list[Any]:
+        """One round trip (and one more, rarely, for scripts a server did not know)."""
+        replies = self._pipeline(commands)
+        unknown = unknown_scripts(commands, replies)
+        if unknown:
+            resent = self._pipeline([by_text(commands[i]) for i in unknown])
+            for i, reply in zip(unknown, resent, strict=True):
+                replies[i] = reply
+        return replies
+
+    def _pipeline(self, commands: list[Command]) -> list[Any]:
         client = self._client
         if len(commands) == 1:
             try:
-                return [client.execute_command(*commands[0])]
+                return [client.execute_command(*commands[0])]  # type: ignore[no-untyped-call]
             except ResponseError as error:
                 return [error]
         pipe = client.pipeline(transaction=False)
@@ -301,6 +321,16 @@ class AsyncRedisStore(_Base["redis.asyncio.Redis | redis.asyncio.cluster.RedisCl
             return value
 
     async def _send(self, commands: list[Command]) -> list[Any]:
+        """One round trip (and one more, rarely, for scripts a server did not know)."""
+        replies = await self._pipeline(commands)
+        unknown = unknown_scripts(commands, replies)
+        if unknown:
+            resent = await self._pipeline([by_text(commands[i]) for i in unknown])
+            for i, reply in zip(unknown, resent, strict=True):
+                replies[i] = reply
+        return replies
+
+    async def _pipeline(self, commands: list[Command]) -> list[Any]:
         pipe = self._client.pipeline(transaction=False)
         for command in commands:
             pipe.execute_command(*command)
@@ -384,4 +414,3 @@ def _settle(
             future.set_exception(result)
         else:
             future.set_result(result)
-

@@ -18,8 +18,11 @@ read (not assumed) and proves stale is a lost race, counted in ``conflicts``.
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from collections.abc import Generator, Sequence
+from contextlib import suppress
+from functools import cache
 from typing import Any
 
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -104,31 +107,36 @@ class Options:
 
 
 class Scripts:
-    """How to call each script: by its SHA-1 until a server says it does not know it."""
+    """How to call each script: by its SHA-1 (a server that does not know it is sent the
+    text once, see :func:`by_text`)."""
 
-    __slots__ = ("by_text",)
-
-    def __init__(self) -> None:
-        self.by_text = False
+    __slots__ = ()
 
     def call(self, script: str, keys: Sequence[str], args: Sequence[object]) -> Command:
-        """The command running ``script`` (``EVALSHA``, or ``EVAL`` once a server forgot it)."""
-        if self.by_text:
-            return ("EVAL", script, len(keys), *keys, *args)
+        """The command running ``script`` on ``keys`` with ``args``."""
         return ("EVALSHA", sha1(script), len(keys), *keys, *args)
 
 
-_SHA1: dict[str, str] = {}
+_TEXTS: dict[str, str] = {}
+"""Each script this module runs, by its SHA-1."""
 
 
+@cache
 def sha1(script: str) -> str:
     """The SHA-1 Redis names ``script`` by."""
-    found = _SHA1.get(script)
-    if found is None:
-        import hashlib
+    digest = hashlib.sha1(script.encode()).hexdigest()
+    _TEXTS[digest] = script
+    return digest
 
-        found = _SHA1[script] = hashlib.sha1(script.encode()).hexdigest()
-    return found
+
+def unknown_scripts(commands: list[Command], replies: list[Any]) -> list[int]:
+    """Where a server answered that it does not know the script (it restarted, say)."""
+    return [i for i, reply in enumerate(replies) if isinstance(reply, NoScriptError)]
+
+
+def by_text(command: Command) -> Command:
+    """``EVALSHA`` as ``EVAL`` with the script's text (which the server then keeps)."""
+    return ("EVAL", _TEXTS[command[1]], *command[2:])
 
 
 class Item:
@@ -153,7 +161,9 @@ def applying(options: Options, items: list[Item]) -> Round:
     """Apply ``items`` in rounds (see the module docstring); returns their results, in order."""
     waiting = list(items)
     while waiting:
-        ready, later, seen = [], [], set()
+        ready: list[Item] = []
+        later: list[Item] = []
+        seen: set[str] = set()
         for item in waiting:  # one apply per call per round, in the order they came
             (later if item.call_id in seen else ready).append(item)
             seen.add(item.call_id)
@@ -174,10 +184,8 @@ def applying(options: Options, items: list[Item]) -> Round:
         expiries = [cmd for item, reply in zip(planned, replies, strict=True)
                     for cmd in _settle(options, item, reply)]  # fmt: skip
         if expiries:
-            try:
+            with suppress(*CONNECTION_ERRORS):  # best effort: a link missing it is kept
                 yield expiries
-            except CONNECTION_ERRORS:
-                pass  # best effort: a link that misses its expiry is kept
         waiting = [item for item in ready if item.result is None] + later
     return [item.result for item in items]  # type: ignore[misc]
 
@@ -275,9 +283,6 @@ def _settle(options: Options, item: Item, reply: Any) -> list[Command]:
 
 def _failed(options: Options, item: Item, error: BaseException) -> None:
     """A script that failed: not loaded on that server (resend it), or an error of the call."""
-    if isinstance(error, NoScriptError):
-        options.scripts.by_text = True  # every server learns it from the EVAL
-        return
     if isinstance(error, ResponseError) and str(error).startswith("WRONGTYPE"):
         found = "a Redis value of another type"
         error = SnapshotError("$", "a snapshot (a Redis string)", found, item.call_id)

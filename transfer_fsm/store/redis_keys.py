@@ -46,8 +46,10 @@ if ARGV[4] == '' then
 else
   redis.call('SET', KEYS[1], ARGV[3], 'EX', ARGV[4])
 end
-if ARGV[5] == '1' then redis.call('SADD', KEYS[3], ARGV[1]) else redis.call('SREM', KEYS[3], ARGV[1]) end
-if ARGV[6] == '1' then redis.call('ZADD', KEYS[4], now, ARGV[1]) else redis.call('ZREM', KEYS[4], ARGV[1]) end
+if ARGV[5] == '1' then redis.call('SADD', KEYS[3], ARGV[1])
+else redis.call('SREM', KEYS[3], ARGV[1]) end
+if ARGV[6] == '1' then redis.call('ZADD', KEYS[4], now, ARGV[1])
+else redis.call('ZREM', KEYS[4], ARGV[1]) end
 if ARGV[7] ~= '' then redis.call('SADD', KEYS[5], ARGV[7]) end
 if ARGV[9] == '1' then
   for i = 11, #ARGV, 2 do
@@ -90,7 +92,7 @@ IF_LINKED = (
     "if ARGV[2] == '' then return redis.call('DEL', KEYS[1]) end "
     "return redis.call('EXPIRE', KEYS[1], ARGV[2]) end return 0"
 )
-"""Expire (``ARGV[2]`` seconds) or delete (``''``) the link ``KEYS[1]`` while it names ``ARGV[1]``."""
+"""Expire (``ARGV[2]`` seconds) or delete (``''``) link ``KEYS[1]`` while it names ``ARGV[1]``."""
 
 
 class Keys(NamedTuple):

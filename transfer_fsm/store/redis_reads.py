@@ -15,7 +15,7 @@ from redis.exceptions import ResponseError
 
 from ..snapshot import SnapshotError
 from ..values import Call, CallState, Milestone
-from .core import JournalEntry, SnapshotCache, decode, entry_ids, in_flight, link_of, Link
+from .core import JournalEntry, Link, SnapshotCache, decode, entry_ids, in_flight, link_of
 from .redis_batch import Command, Options
 from .redis_keys import DELETE, IF_LINKED, UNHEARD
 
@@ -40,7 +40,7 @@ def get(options: Options, call_id: str) -> Rounds[Call | None]:
         raw = yield from one(("GET", options.keys.call(call_id)))
     except ResponseError as error:
         raise _corrupt(call_id, error) from error
-    return decode(call_id, raw)
+    return options.cache.decode(call_id, raw)
 
 
 def link(options: Options, call_id: str) -> Rounds[Link | None]:
@@ -72,7 +72,9 @@ def delete(options: Options, cache: SnapshotCache, call_id: str) -> Rounds[bool]
     existed, legs = yield from one(options.scripts.call(DELETE, script_keys, (call_id,)))
     cache.forget(call_id)
     if legs:
-        unlink = [options.scripts.call(IF_LINKED, (keys.link(_text(leg)),), (call_id, "")) for leg in legs]
+        unlink = [
+            options.scripts.call(IF_LINKED, (keys.link(_text(leg)),), (call_id, "")) for leg in legs
+        ]
         yield unlink
     return bool(existed)
 
@@ -133,7 +135,9 @@ def claim(
         if len(entries) >= limit:
             break
         shard = (start + step) % shards
-        entries += yield from _claim_shard(options, group, consumer, limit - len(entries), idle, shard)
+        entries += yield from _claim_shard(
+            options, group, consumer, limit - len(entries), idle, shard
+        )
     return entries
 
 
@@ -145,14 +149,33 @@ def _claim_shard(
     entries: list[JournalEntry] = []
     cursor: Any = "0-0"
     for _ in range(_CLAIM_SCANS):
-        command = ("XAUTOCLAIM", key, group, consumer, int(idle * 1000), cursor, "COUNT", count - len(entries))
+        command: Command = (
+            "XAUTOCLAIM",
+            key,
+            group,
+            consumer,
+            int(idle * 1000),
+            cursor,
+            "COUNT",
+            count - len(entries),
+        )
         reply = yield from _grouped(key, group, command)
         cursor = reply[0]
         entries += _entries(shard, reply[1])
         if len(entries) >= count or _text(cursor) == "0-0":
             break
     if len(entries) < count:
-        command = ("XREADGROUP", "GROUP", group, consumer, "COUNT", count - len(entries), "STREAMS", key, ">")
+        command = (
+            "XREADGROUP",
+            "GROUP",
+            group,
+            consumer,
+            "COUNT",
+            count - len(entries),
+            "STREAMS",
+            key,
+            ">",
+        )
         reply = yield from _grouped(key, group, command)
         for _, stream in reply or ():
             entries += _entries(shard, stream)
@@ -199,10 +222,10 @@ def ack(options: Options, group: str, entries: Iterable[JournalEntry]) -> Rounds
     """Remove ``entries`` from the journal; how many were still there."""
     by_shard: dict[int, list[str]] = {}
     for entry_id in entry_ids(entries):
-        shard, _, stream_id = entry_id.partition(":")
-        if not shard.isdigit() or int(shard) >= options.keys.shards or not stream_id:
+        number, _, stream_id = entry_id.partition(":")
+        if not number.isdigit() or int(number) >= options.keys.shards or not stream_id:
             raise ValueError(f"not an entry id of this store: {entry_id!r}")
-        by_shard.setdefault(int(shard), []).append(stream_id)
+        by_shard.setdefault(int(number), []).append(stream_id)
     if not by_shard:
         return 0
     commands: list[Command] = []
