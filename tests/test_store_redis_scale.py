@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import pytest
@@ -40,7 +40,7 @@ def any_redis(request: pytest.FixtureRequest) -> Iterator[Any]:
 def async_client(client: Any) -> Any:
     """An asyncio client of the same server or Cluster as ``client``."""
     if isinstance(client, redis.cluster.RedisCluster):
-        node = client.get_default_node()
+        node = client.get_default_node()  # type: ignore[no-untyped-call]
         return redis.asyncio.cluster.RedisCluster(host=node.host, port=node.port)
     kwargs = client.connection_pool.connection_kwargs
     return redis.asyncio.Redis(host=kwargs["host"], port=kwargs["port"])
@@ -178,7 +178,8 @@ def test_delete_forgets_the_call_its_links_and_its_index_entries(any_redis: Any)
     store.apply(primary, tf.TransferRequested(replaces_call_id="leg-1"))
     store.apply(primary, tf.TransferRejected(tf.ResultInfo(403, 0, "no")))
     store.apply(primary, tf.TransferRequested(replaces_call_id="leg-2"))
-    assert store.link("leg-1") is not None and store.link("leg-2") is not None
+    assert store.link("leg-1") is not None
+    assert store.link("leg-2") is not None
     assert store.in_flight() == [store.get(primary)]
     assert store.delete(primary) is True
     assert (store.get(primary), store.link("leg-1"), store.link("leg-2")) == (None, None, None)
@@ -197,7 +198,8 @@ def test_a_link_another_primary_took_over_survives_the_delete(any_redis: Any) ->
         store.apply(primary, tf.TransferRequested(replaces_call_id="leg"))
     store.delete("p1")
     link = store.link("leg")
-    assert link is not None and link.primary_id == "p2"
+    assert link is not None
+    assert link.primary_id == "p2"
 
 
 def test_the_async_store_pipelines_concurrent_applies_each_reported_once(any_redis: Any) -> None:
@@ -224,7 +226,7 @@ def test_the_async_store_pipelines_concurrent_applies_each_reported_once(any_red
         store._send = counting  # type: ignore[method-assign]
         try:
 
-            async def one_call(items: list[tuple[str, tf.Event]]) -> list[tf.Step]:
+            async def one_call(items: Sequence[tuple[str, tf.Event]]) -> list[tf.Step]:
                 return [await store.apply(call_id, event) for call_id, event in items]
 
             done = await asyncio.gather(*(one_call(items) for items in events))
@@ -270,5 +272,6 @@ def test_a_cancelled_async_apply_is_settled_by_its_token(any_redis: Any) -> None
             await client.aclose()
 
     keys, stored = asyncio.run(run())
-    assert stored is not None and stored.state is tf.CallState.TERMINATED
+    assert stored is not None
+    assert stored.state is tf.CallState.TERMINATED
     assert keys == (f"{case.call_id}:1:transferFailed", f"{case.call_id}:callTerminated")
