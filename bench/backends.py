@@ -274,7 +274,7 @@ def bench_redis(flows: list[Flow], config: Config) -> list[Row]:
             )
             expected = _final_bytes(batches)
             keys = list(expected)
-            stored = client.mget([f"{STORE_PREFIX}call:{key}" for key in keys])
+            stored = [client.get(store.call_key(key)) for key in keys]
             floored = client.mget([f"{FLOOR_PREFIX}call:{key}" for key in keys])
         finally:
             client.close()
