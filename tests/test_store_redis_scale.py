@@ -275,3 +275,28 @@ def test_a_cancelled_async_apply_is_settled_by_its_token(any_redis: Any) -> None
     assert stored is not None
     assert stored.state is tf.CallState.TERMINATED
     assert keys == (f"{case.call_id}:1:transferFailed", f"{case.call_id}:callTerminated")
+
+
+def test_apply_many_pipelines_a_list_each_item_its_own_step_or_error(any_redis: Any) -> None:
+    """Several events of one call keep their order; an event about another call is that
+    item's error only."""
+    store = RedisStore(any_redis)
+    cases = call_cases(6, tag="m")
+    items: list[tuple[str, tf.Event]] = []
+    for case in cases:
+        items.append((case.call_id, case.request))
+        items += [(case.call_id, e) for body in case.bodies for e in tf.parse_notifications(body)]
+    wrong = (cases[0].call_id, tf.call_gone("another-call"))
+    results = store.apply_many([*items[:3], wrong, *items[3:]])
+    assert isinstance(results[3], tf.WrongCallError)
+    steps = [r for r in results if isinstance(r, tf.Step)]
+    assert len(steps) == len(items)
+    for case in cases:
+        assert store.get(case.call_id) == case.replay()[0]
+    reference: list[tf.Step] = []
+    calls: dict[str, tf.Call] = {}
+    for call_id, event in items:
+        done = tf.step(calls.get(call_id, tf.Call(call_id)), event)
+        calls[call_id] = done.call
+        reference.append(done)
+    assert steps == reference
