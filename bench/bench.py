@@ -69,6 +69,11 @@ enabled as normal unless a row says it was paused. What is measured:
      2,000 applies per round (quick 300), each an event that changes a call
      (calls never seen before go through the documented flows in production
      order). Targets: <= 1.5. A missing ``redis-server`` is a missed target.
+   - ``RedisStore(journal=True).apply`` vs the same store without the journal,
+     same batches (``redis_scale.py``). Target: <= 1.25.
+   - ``AsyncRedisStore`` with 64 applies in flight over 1,000 calls vs awaiting
+     one at a time: applies per second, p50 / p99 latency per apply. Target:
+     >= 3x.
 
 It prints a markdown table (metric | measured | target | ok) and the machine,
 and exits 1 if a target is missed: it exits 0 only when every target is met.
