@@ -17,6 +17,7 @@ except ModuleNotFoundError as error:  # pragma: no cover - depends on the enviro
     ) from error
 
 from ..values import Call
+from .describe import describe_body as describe
 from .flows import Body, Flow, documented_flows
 
 Handler = Callable[[Call, list[Body]], Call]
@@ -46,29 +47,6 @@ def deliveries(flow: Flow, *, max_copies: int = MAX_COPIES) -> st.SearchStrategy
         return [copy.deepcopy(flow.bodies[index]) for index in order]
 
     return delivered().filter(flow.documented)
-
-
-def describe(body: Mapping[str, Any]) -> str:
-    """A short reading of a callback body: its state, audio, result and reason."""
-    parts: list[str] = []
-    for item in body.get("value") or ():
-        data = item.get("resourceData") if isinstance(item, Mapping) else None
-        if not isinstance(data, Mapping):
-            parts.append("(no resourceData)")
-            continue
-        words = [str(data.get("state") or data.get("status") or "-")]
-        media = data.get("mediaState")
-        if isinstance(media, Mapping) and "audio" in media:
-            words.append(f"audio {media['audio']}")
-        result = data.get("resultInfo")
-        if isinstance(result, Mapping):
-            code = result.get("code")
-            sub = result.get("subcode", result.get("subCode"))
-            words.append(f"{code}/{sub}")
-        if data.get("terminationReason"):
-            words.append(str(data["terminationReason"]))
-        parts.append(", ".join(words))
-    return "; ".join(parts)
 
 
 def _failure(flow: Flow, delivery: Sequence[Body], found: str, expected: object) -> str:
