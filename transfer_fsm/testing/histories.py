@@ -150,10 +150,12 @@ def _proof_after_404(flows: dict[str, Flow]) -> Case:
     success = flows[DIRECT_SUCCESS]
     history = History()
     request = history.bot(requested(success.request.body))  # type: ignore[union-attr]
-    for body in success.bodies:
-        history.graph(notification(body), follows=[request])
+    *progress, proof = success.bodies
+    for body in progress:
+        history.graph(notification(body))
     history.bot(abandoned(1), follows=[request])
     history.bot(get(None))
+    history.graph(notification(proof), follows=[request])
     return make_case(
         "retry-abandoned-attempt-a-get-answered-404-and-the-proof-late",
         "the bot abandons attempt 1, GET answers 404, and Graph's proof of the transfer comes late",
@@ -170,14 +172,19 @@ def _failure_after_give_up(flows: dict[str, Flow]) -> Case:
     failure = flows[FIRST_FAILS]
     history = History()
     request = history.bot(requested(failure.request.body))  # type: ignore[union-attr]
-    for body in failure.bodies:
-        history.graph(notification(body), follows=[request])
+    progress, ending = failure.bodies[:3], failure.bodies[3:]
+    for body in progress:
+        history.graph(notification(body))
     history.bot(abandoned(1), follows=[request])
+    for body in ending:
+        history.graph(notification(body), follows=[request])
     return make_case(
         "retry-abandoned-attempt-then-graphs-failure",
         "the bot abandons attempt 1, then Graph's failure of it arrives",
         "retry",
-        Source(MODEL, "Attempts over time: the bot's guess is not Graph's word", FAILURE_AFTER_GIVE_UP),
+        Source(
+            MODEL, "Attempts over time: the bot's guess is not Graph's word", FAILURE_AFTER_GIVE_UP
+        ),
         history,
         UP,
         SEED_CALL_ID,
