@@ -36,7 +36,9 @@ def events(item: dict[str, Any], call_id: str) -> list[tf.Event]:
         return [tf.TransferRequested(invitation.get("replacesCallId"), context, target)]
     if kind == "rejected":
         result = item["result"]
-        return [tf.TransferRejected(tf.ResultInfo(result["code"], result["subcode"], result["message"]))]
+        return [
+            tf.TransferRejected(tf.ResultInfo(result["code"], result["subcode"], result["message"]))
+        ]
     if kind == "abandoned":
         return [tf.TransferAbandoned(attempt=item["attempt"])]
     if item["status"] == 404:  # kind "get"
@@ -58,7 +60,12 @@ def apply(delivery: dict[str, Any]) -> dict[str, Any]:
             fired += [{"milestone": m.value, "attempt": attempt} for m in done.milestones]
     view = call.to_dict()
     del view["version"]  # the snapshot's version is not a field of the view
-    return {"case": delivery["case"], "delivery": delivery["delivery"], "view": view, "milestones": fired}
+    return {
+        "case": delivery["case"],
+        "delivery": delivery["delivery"],
+        "view": view,
+        "milestones": fired,
+    }
 
 
 def main() -> None:

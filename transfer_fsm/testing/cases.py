@@ -108,7 +108,7 @@ class History:
 
 
 def make_case(
-    id: str,  # noqa: A002 - the field's own name
+    id: str,
     name: str,
     tier: str,
     source: Source,
@@ -237,7 +237,7 @@ def reference(case: Case, order: Sequence[int]) -> tuple[Call, list[dict[str, An
             number = 0 if call.transfer is None else call.transfer.attempt
             fired.extend(
                 {"milestone": milestone.value, "attempt": number, "key": key}
-                for milestone, key in zip(done.milestones, done.milestone_keys)
+                for milestone, key in zip(done.milestones, done.milestone_keys, strict=False)
             )
     return call, fired
 
@@ -292,10 +292,9 @@ def flow_case(flow: Flow, shuffles: int = 10) -> Case:
     history = History()
     history.flow(flow)
     page, example = _page(flow)
-    name = flow.name if flow.request is not None else flow.name
     return make_case(
         f"documented-{slug(flow.name)}",
-        name,
+        flow.name,
         "documented",
         Source(page, f"{example}: {flow.name}", CONVERGE),
         history,
@@ -320,7 +319,9 @@ def restore_first_case(flow: Flow, shuffles: int = 6) -> Case | None:
         f"ambiguous-restore-first-{slug(flow.name)}",
         f"{flow.name}, the audio-active restore delivered first",
         "ambiguous",
-        Source("docs/model.md", "ambiguity 1: observing only, the restore arrives first", RESTORE_FIRST),
+        Source(
+            "docs/model.md", "ambiguity 1: observing only, the restore arrives first", RESTORE_FIRST
+        ),
         history,
         flow.start,
         flow.final.call_id,

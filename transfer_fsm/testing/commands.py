@@ -47,21 +47,45 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
         formatter_class=formatter,
         usage="%(prog)s [options] -- CMD [ARG ...]",
     )
-    run.add_argument("--cases", metavar="GLOB", action="append", default=[],
-                     help="only the cases whose id matches GLOB (repeatable)")
-    run.add_argument("--exclude", metavar="GLOB", action="append", default=[],
-                     help="leave out the cases whose id matches GLOB (repeatable)")
+    run.add_argument(
+        "--cases",
+        metavar="GLOB",
+        action="append",
+        default=[],
+        help="only the cases whose id matches GLOB (repeatable)",
+    )
+    run.add_argument(
+        "--exclude",
+        metavar="GLOB",
+        action="append",
+        default=[],
+        help="leave out the cases whose id matches GLOB (repeatable)",
+    )
     run.add_argument("--tier", choices=TIERS, help="only the cases of this tier")
     run.add_argument("--report", metavar="FILE.json", help="write every verdict to FILE as JSON")
     run.add_argument("--junit", metavar="FILE.xml", help="write a JUnit XML report to FILE")
-    run.add_argument("--timeout", metavar="SECONDS", type=float, default=TIMEOUT,
-                     help=f"seconds the harness has to answer one delivery (default {TIMEOUT:g})")
-    run.add_argument("--fixtures", metavar="DIR", default="conform-failures",
-                     help="where failing deliveries are written as fixtures "
-                     "(default: conform-failures)")
-    run.add_argument("--vectors", metavar="DIR", help="read the cases from DIR, not the shipped ones")
-    run.add_argument("harness", nargs=argparse.REMAINDER, metavar="CMD",
-                     help="the harness and its arguments, after --")
+    run.add_argument(
+        "--timeout",
+        metavar="SECONDS",
+        type=float,
+        default=TIMEOUT,
+        help=f"seconds the harness has to answer one delivery (default {TIMEOUT:g})",
+    )
+    run.add_argument(
+        "--fixtures",
+        metavar="DIR",
+        default="conform-failures",
+        help="where failing deliveries are written as fixtures (default: conform-failures)",
+    )
+    run.add_argument(
+        "--vectors", metavar="DIR", help="read the cases from DIR, not the shipped ones"
+    )
+    run.add_argument(
+        "harness",
+        nargs=argparse.REMAINDER,
+        metavar="CMD",
+        help="the harness and its arguments, after --",
+    )
 
 
 def run_vectors(write: str | None, prog: str) -> int:
@@ -95,8 +119,10 @@ def run_conform(args: argparse.Namespace, prog: str) -> int:
     if command[:1] == ["--"]:
         command = command[1:]
     if not command:
-        sys.stderr.write(f"{prog} conform: no harness: give it after --, as in\n"
-                         f"  {prog} conform -- node examples/harness/arrival_order.js\n")
+        sys.stderr.write(
+            f"{prog} conform: no harness: give it after --, as in\n"
+            f"  {prog} conform -- node examples/harness/arrival_order.js\n"
+        )
         return BROKEN
     if args.timeout <= 0:
         sys.stderr.write(f"{prog} conform: --timeout: a number of seconds above 0\n")

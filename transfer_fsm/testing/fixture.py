@@ -63,7 +63,10 @@ def _part(
     out.write(f"reference: {json.dumps(project(final, view))}\n")
     out.write(f"bot:       {json.dumps(view)}\n")
     milestones = actual.get("milestones")
-    parts = [f"{path}: reference {json.dumps(_at(final, path))}, bot {json.dumps(_at(view, path))}" for path in differ]
+    parts = [
+        f"{path}: reference {json.dumps(_at(final, path))}, bot {json.dumps(_at(view, path))}"
+        for path in differ
+    ]
     if milestones is not None and counted(milestones) != counted(fired):
         mine = sorted(counted(fired).elements())
         theirs = sorted(counted(milestones).elements())

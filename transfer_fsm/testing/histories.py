@@ -16,7 +16,9 @@ from .inputs import abandoned, get, notification, rejected, requested
 
 FIRST_FAILS = "direct failure, accepted after audio inactive, established before audio active"
 RETRY_COMPLETES = "consultative success, accepted after audio inactive"
-RETRY_FAILS = "v1.0 blind (500/7000) failure, accepted after audio inactive, established before audio active"
+RETRY_FAILS = (
+    "v1.0 blind (500/7000) failure, accepted after audio inactive, established before audio active"
+)
 DIRECT_SUCCESS = "direct success, accepted after audio inactive"
 REFUSAL = ResultInfo(403, 0, "The call is not in a state that allows a transfer.")
 """Graph's error answer to a POST, as a bot reduces it (the HTTP status as the code)."""
@@ -65,7 +67,9 @@ def _flows() -> dict[str, Flow]:
 def _after_failure(first: Flow, retry: Flow) -> Call:
     """The retry's documented view after ``first`` failed: its own, numbered 2."""
     final, failed = retry.final, first.final.transfer
-    assert final.transfer is not None and failed is not None and failed.result is not None
+    assert final.transfer is not None
+    assert failed is not None
+    assert failed.result is not None
     return final._replace(
         transfer=final.transfer._replace(attempt=2), earlier_failures=(failed.result,)
     )
@@ -83,7 +87,9 @@ def _retry(case_id: str, name: str, first: Flow, retry: Flow) -> Case:
         case_id,
         name,
         "retry",
-        Source(MODEL, "Attempts over time: a retry with the first attempt's mail late", RETRY_DECIDES),
+        Source(
+            MODEL, "Attempts over time: a retry with the first attempt's mail late", RETRY_DECIDES
+        ),
         history,
         UP,
         SEED_CALL_ID,
@@ -275,4 +281,3 @@ def history_cases() -> list[Case]:
         _observed_reversed(),
         _same_failure_twice(flows),
     ]
-

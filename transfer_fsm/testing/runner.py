@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from .schemas import PROTOCOL
-from .vectors import load_cases
 from .verdict import (
     ProtocolError,
     Result,

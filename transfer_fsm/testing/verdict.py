@@ -225,4 +225,3 @@ def junit_report(results: Sequence[Result]) -> bytes:
                 failure.text = failure_text(result, None)
     data: bytes = ElementTree.tostring(top, encoding="utf-8", xml_declaration=True)
     return data
-
