@@ -166,7 +166,10 @@ def conform(
     how (the run stops there).
     """
     results: list[Result] = []
-    harness = Harness(command)
+    try:
+        harness = Harness(command)
+    except ProtocolError as error:
+        return results, str(error)
     try:
         for case in cases:
             for number, request in requests(case):
