@@ -24,19 +24,24 @@ from .flows import Body, Flow, documented_flows
 from .graph import FakeGraph
 
 if TYPE_CHECKING:
-    from .conform import Handler, assert_conforms, deliveries
+    from .conform import Delivered, Handled, Handler, assert_conforms, deliveries, histories
 
 __all__ = [
     "Body",
+    "Delivered",
     "FakeGraph",
     "Flow",
+    "Handled",
     "Handler",
     "assert_conforms",
     "deliveries",
     "documented_flows",
+    "histories",
 ]
 
-_NEED_HYPOTHESIS = frozenset({"Handler", "assert_conforms", "deliveries"})
+_NEED_HYPOTHESIS = frozenset(
+    {"Delivered", "Handled", "Handler", "assert_conforms", "deliveries", "histories"}
+)
 
 
 def __getattr__(name: str) -> Any:

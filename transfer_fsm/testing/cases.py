@@ -341,7 +341,7 @@ def documented_cases() -> list[Case]:
 
 def all_cases() -> list[Case]:
     """Every case, in the order the vectors list them: documented, retry, ambiguous."""
-    from .histories import history_cases
+    from .attempts import history_cases
 
     cases = [*documented_cases(), *history_cases()]
     return sorted(cases, key=lambda case: TIERS.index(case.tier))
