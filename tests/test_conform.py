@@ -18,6 +18,7 @@ from xml.etree import ElementTree
 
 import pytest
 
+from transfer_fsm.testing.runner import requests
 from transfer_fsm.testing.vectors import load_cases
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -56,6 +57,7 @@ def test_the_reference_harness_conforms_in_every_delivery_with_reports(tmp_path:
     )
     assert (status, err) == (0, "")
     assert out[-2:] == ["milestones: compared in every delivery", f"{DELIVERIES} passed, 0 failed"]
+    assert out[-1:] == readme_transcript()[1][1]
     assert out[-3].startswith("view fields compared: audio, call_id, earlier_failures, result")
     report = json.loads((tmp_path / "report.json").read_text("utf-8"))
     assert (report["passed"], report["failed"], len(report["deliveries"])) == (
@@ -199,6 +201,27 @@ def test_usage_errors_exit_2(tmp_path: Path) -> None:
 NODE = shutil.which("node")
 
 
+def readme_transcript() -> list[tuple[list[str], list[str]]]:
+    """Each conform run in the README's transcript: its first output lines, and its last
+    ones (after ``[...]``; all of them when nothing is left out)."""
+    text = (ROOT / "README.md").read_text("utf-8")
+    block = text.split("## Testing a bot written in another language", 1)[1]
+    lines = block.split("```console\n", 1)[1].split("```", 1)[0].splitlines()
+    runs: list[list[str]] = []
+    mine = False
+    for line in lines:
+        if line.startswith("$ "):
+            mine = line.startswith("$ transfer-fsm conform")
+            if mine:
+                runs.append([])
+        elif mine:
+            runs[-1].append(line)
+    return [
+        (run[: run.index("[...]")], run[run.index("[...]") + 1 :]) if "[...]" in run else ([], run)
+        for run in runs
+    ]
+
+
 @pytest.mark.skipif(
     NODE is None and not os.environ.get("CI"),
     reason="node is not installed (CI installs the distribution's nodejs; with CI set this fails)",
@@ -218,7 +241,21 @@ def test_the_node_arrival_order_bot_fails_naming_a_case_and_the_reference_passes
         f"milestones: compared in 0 deliveries, not compared in {DELIVERIES} "
         "(the harness sent none)"
     )
+    head, tail = readme_transcript()[0]
+    assert (out[: len(head)], out[-len(tail) :]) == (head, tail)
     # it passes the documented order of every documented flow: only races catch it
     assert not [
         line for line in failures if line.startswith("FAIL documented-") and "(documented)" in line
     ]
+
+
+def test_the_protocol_transcript_in_the_docs_is_what_the_runner_and_the_harness_say() -> None:
+    text = (ROOT / "docs" / "conformance.md").read_text("utf-8")
+    sent, answered = text.split("```jsonl\n", 1)[1].split("```", 1)[0].splitlines()
+    request = json.loads(sent)
+    case = next(case for case in CASES if case["id"] == request["case"])
+    assert sent == json.dumps(dict(requests(case))[request["delivery"]])
+    harness = subprocess.run(
+        REFERENCE, input=sent + "\n", capture_output=True, text=True, env=ENV, timeout=60
+    )
+    assert harness.stdout == answered + "\n"

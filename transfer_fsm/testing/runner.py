@@ -191,7 +191,9 @@ def conform(
 
 def summary(results: Sequence[Result]) -> list[str]:
     """The closing lines: what was compared, then ``N passed, N failed`` (always last)."""
-    fields = sorted({path for result in results for path in result.compared})
+    paths = {path for result in results for path in result.compared}
+    # a field null in some deliveries and an object in others is named by its leaves
+    fields = sorted(path for path in paths if not any(p.startswith(f"{path}.") for p in paths))
     sent = sum(result.milestones is not None for result in results)
     milestones = (
         "compared in every delivery"
