@@ -259,3 +259,51 @@ def test_the_protocol_transcript_in_the_docs_is_what_the_runner_and_the_harness_
         REFERENCE, input=sent + "\n", capture_output=True, text=True, env=ENV, timeout=60
     )
     assert harness.stdout == answered + "\n"
+
+
+def test_the_vectors_and_the_runner_work_without_hypothesis(tmp_path: Path) -> None:
+    """A harness author in another language installs the package alone."""
+    script = (
+        "import sys\n"
+        "sys.modules['hypothesis'] = None  # importing it now fails\n"
+        "from transfer_fsm.cli import main\n"
+        "status = main(sys.argv[1:])\n"
+        "print('hypothesis' in sys.modules and sys.modules['hypothesis'] is not None)\n"
+        "raise SystemExit(status)\n"
+    )
+    args = ["conform", "--tier", "retry", "--", *REFERENCE]
+    done = subprocess.run(
+        [sys.executable, "-c", script, *args],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=ENV,
+        timeout=120,
+    )
+    assert (done.returncode, done.stderr) == (0, "")
+    assert done.stdout.splitlines()[-2:] == [f"{count('retry')} passed, 0 failed", "False"]
+    listed = subprocess.run(
+        [sys.executable, "-c", script, "vectors"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=ENV,
+        timeout=120,
+    )
+    assert listed.returncode == 0
+    assert listed.stdout.splitlines()[-2:] == [f"total: 78 cases, {DELIVERIES} deliveries", "False"]
+
+
+def test_vectors_write_gives_the_shipped_files(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "transfer_fsm", "vectors", "--write", "out"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=ENV,
+        timeout=120,
+    )
+    assert (done.returncode, done.stdout) == (0, "wrote 78 cases into out\n")
+    shipped = ROOT / "transfer_fsm" / "testing" / "vectors"
+    written = {path.name: path.read_bytes() for path in (tmp_path / "out").iterdir()}
+    assert written == {path.name: path.read_bytes() for path in shipped.iterdir()}
