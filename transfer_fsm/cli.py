@@ -1,4 +1,5 @@
-"""The ``transfer-fsm`` command (also ``python -m transfer_fsm``): replay, table, diagram, schema.
+"""The ``transfer-fsm`` command (also ``python -m transfer_fsm``): replay, table, diagram, schema,
+vectors, conform.
 
 ``replay`` reads a notification log (a JSON array of commsNotifications
 bodies, one body per line, or a single body; ``-`` for standard input),
@@ -6,11 +7,15 @@ reduces every notification into its call and prints one line per
 notification, then each call's final view. Without FILE it replays a bundled
 log of a failed consultative transfer. ``table`` prints the transition tables,
 ``diagram`` the Mermaid state diagrams drawn from them, ``schema`` the JSON
-Schema of call snapshots (``Call.to_dict``).
+Schema of call snapshots (``Call.to_dict``). ``vectors`` and ``conform``
+(the conformance vectors, and the runner that checks a bot in any language
+against them) live in :mod:`transfer_fsm.testing.commands`, imported only
+when they run; ``replay`` also replays a fixture ``conform`` wrote.
 
 Exit status: 0 when every body was applied, 1 when some bodies were rejected,
 2 for a usage error or input that cannot be read as a log (one line on
-stderr). This module is the only one that does I/O; the library never does.
+stderr). Only this module and the test kit's commands (the runner starts the
+harness, writes reports and fixtures) do I/O; the core never does.
 """
 
 from __future__ import annotations
@@ -221,7 +226,8 @@ def parser(prog: str = PROG) -> argparse.ArgumentParser:
         prog=prog,
         description="Reconcile Microsoft Graph call-transfer notifications delivered in any "
         "order:\nreplay a log of webhook bodies, print the state machine's tables, its\n"
-        "diagrams or the JSON Schema of stored calls.",
+        "diagrams or the JSON Schema of stored calls, or check a bot in any language\n"
+        "against the conformance vectors.",
         epilog=f'{EXIT_STATUS}\n\nRun "{prog} COMMAND --help" for the arguments of a command.',
         formatter_class=formatter,
     )

@@ -7,6 +7,7 @@ from here; neither needs hypothesis.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from collections import Counter
 from pathlib import Path
@@ -36,6 +37,11 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
         formatter_class=formatter,
     )
     vectors.add_argument("--write", metavar="DIR", help="write one JSON file per case into DIR")
+    _add_conform(commands)
+
+
+def _add_conform(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add ``conform`` and its arguments."""
     run = commands.add_parser(
         "conform",
         help="check a harness (a program in any language) against the vectors",
@@ -44,7 +50,7 @@ def add_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
         "on its standard output, compare them with the reference, print each failing\n"
         "delivery, and end with a line 'N passed, N failed'. See docs/conformance.md.",
         epilog=CONFORM_STATUS,
-        formatter_class=formatter,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
         usage="%(prog)s [options] -- CMD [ARG ...]",
     )
     run.add_argument(
@@ -100,8 +106,6 @@ def run_vectors(write: str | None, prog: str) -> int:
         return CONFORMS
     cases, deliveries = Counter[str](), Counter[str]()
     for text in generated().values():
-        import json
-
         case = json.loads(text)
         cases[case["tier"]] += 1
         deliveries[case["tier"]] += len(case["deliveries"])
