@@ -86,9 +86,14 @@ def test_the_cases_are_selected_by_tier_glob_and_exclusion(tmp_path: Path) -> No
 def test_a_wrong_answer_exits_1_naming_the_case_delivery_order_fields_and_the_doc(
     tmp_path: Path,
 ) -> None:
-    status, out, err = conform("--cases", WRONG_CASE, "--", *HARNESS, "wrong", cwd=tmp_path)
+    status, out, err = conform(
+        "--cases", WRONG_CASE, "--junit", "junit.xml", "--", *HARNESS, "wrong", cwd=tmp_path
+    )
     assert (status, err) == (1, "")
     case = next(case for case in CASES if case["id"] == WRONG_CASE)
+    (suite,) = ElementTree.parse(tmp_path / "junit.xml").getroot()
+    failed = [(test.get("name"), test[0].get("message")) for test in suite if len(test)]
+    assert failed == [("delivery 1", "state, milestones differ")]
     delivery = case["deliveries"][1]
     fixture = Path("conform-failures") / f"{WRONG_CASE}.1.json"
     assert out[:2] == [
