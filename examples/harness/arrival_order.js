@@ -3,7 +3,7 @@
 //
 //   transfer-fsm conform -- node examples/harness/arrival_order.js
 //
-// It passes every documented order and fails once notifications race: a
+// It passes the documented order of every documented flow and fails once notifications race: a
 // transferAccepted delivered after the call terminated, say. Each line on
 // standard input is one delivery (docs/conformance.md); each answer is the bot's
 // view (state, audio, transfer status) and the milestones it fired.
