@@ -3,17 +3,18 @@
 //
 //   transfer-fsm conform -- node examples/harness/arrival_order.js
 //
-// It passes the documented order of every documented flow and fails once notifications race: a
-// transferAccepted delivered after the call terminated, say. Each line on
-// standard input is one delivery (docs/conformance.md); each answer is the bot's
-// view (state, audio, transfer status) and the milestones it fired.
+// It passes the documented order of every documented flow and fails once
+// notifications race: a transferAccepted delivered after the call terminated, say.
+// Each line on standard input is one delivery (docs/conformance.md); each answer is
+// the bot's view (state, audio, transfer status). It sends no milestones, so
+// conform does not compare them (and says so).
 "use strict";
 
 const readline = require("node:readline");
 
 const STATUS = { transferring: "transferring", transferAccepted: "accepted" };
 
-function applyNotification(call, fired, data) {
+function applyNotification(call, data) {
   const state = data.state;
   const audio = data.mediaState && data.mediaState.audio;
   if (typeof state === "string") call.state = state;
@@ -23,50 +24,40 @@ function applyNotification(call, fired, data) {
   if (typeof data.status === "string") {
     // a legacy transfer commsOperation: its progress is a word in resultInfo.subCode
     const word = result && result.subCode;
-    if (word in STATUS) setStatus(call, fired, STATUS[word]);
-    if (data.status === "failed" && call.transfer) setStatus(call, fired, "failed");
+    if (word in STATUS) setStatus(call, STATUS[word]);
+    if (data.status === "failed" && call.transfer) setStatus(call, "failed");
   } else if (state in STATUS) {
-    setStatus(call, fired, STATUS[state]);
+    setStatus(call, STATUS[state]);
   } else if (state === "terminated") {
     const subcode = result && Number(result.subcode !== undefined ? result.subcode : result.subCode);
     const transferred = reason === "AppTransferred" || subcode === 7015;
-    if (call.transfer) setStatus(call, fired, transferred ? "completed" : "failed");
+    if (call.transfer) setStatus(call, transferred ? "completed" : "failed");
     call.audio = "inactive";
-    fired.push({ milestone: "callTerminated", attempt: call.attempt });
   } else if (state === "established" && result && Number(result.code) >= 400 && call.transfer) {
-    setStatus(call, fired, "failed");
+    setStatus(call, "failed");
   }
 }
 
 const IN_FLIGHT = new Set(["requested", "transferring", "accepted"]);
-const MILESTONE = { accepted: "transferAccepted", completed: "transferCompleted", failed: "transferFailed", abandoned: "transferAbandoned" };
 
-function setStatus(call, fired, status) {
-  if (!call.transfer) {
-    call.attempt += 1;
-    call.transfer = { status: null };
-  }
-  if (call.transfer.status === status) return;
-  call.transfer.status = status;
-  if (MILESTONE[status]) fired.push({ milestone: MILESTONE[status], attempt: call.attempt });
+function setStatus(call, status) {
+  call.transfer = { status: status };
 }
 
 function apply(delivery) {
   const start = delivery.start || {};
-  const call = { state: start.state || null, audio: start.audio || null, transfer: null, attempt: 0 };
-  const fired = [];
+  const call = { state: start.state || null, audio: start.audio || null, transfer: null };
   for (const input of delivery.inputs) {
     if (input.kind === "notification") {
-      for (const item of input.body.value || []) applyNotification(call, fired, item.resourceData || {});
+      for (const item of input.body.value || []) applyNotification(call, item.resourceData || {});
     } else if (input.kind === "requested") {
-      call.attempt += 1;
-      call.transfer = { status: "requested" };
+      setStatus(call, "requested");
     } else if (input.kind === "rejected" && call.transfer) {
-      setStatus(call, fired, "failed");
+      setStatus(call, "failed");
     } else if (input.kind === "abandoned" && call.transfer && IN_FLIGHT.has(call.transfer.status)) {
-      setStatus(call, fired, "abandoned");
+      setStatus(call, "abandoned");
     } else if (input.kind === "get") {
-      applyNotification(call, fired, input.status === 404 ? { state: "terminated" } : input.body);
+      applyNotification(call, input.status === 404 ? { state: "terminated" } : input.body);
     }
   }
   const view = { state: call.state, audio: call.audio };
