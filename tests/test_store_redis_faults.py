@@ -354,3 +354,60 @@ def test_the_async_store_reads_a_key_of_another_type_as_a_corrupt_snapshot(
 
     found = [(error.call_id, error.path, error.found) for error in asyncio.run(main())]
     assert found == [("a-list", "$", "a Redis value of another type")] * 2
+
+
+def test_a_cut_write_without_milestones_is_an_unknown_outcome_too(
+    redis_url: str, redis_client: redis.Redis
+) -> None:
+    """Every write is named, so a cut is never an AssertionError; landed() answers () for
+    a write with no milestone, and applying again is then right either way."""
+    call_id = "quiet"
+    up = tf.CallNotification(call_id, state=tf.CallState.ESTABLISHED)
+    for landed in True, False:
+        redis_client.flushdb()
+        with cutting_proxy(redis_url, b"EVALSHA", forward=landed) as proxy:
+            client = redis.Redis(host=HOST, port=proxy.port, retry=NO_RETRY)
+            try:
+                store = RedisStore(client)
+                proxy.armed.set()
+                with pytest.raises(UnknownOutcomeError) as caught:
+                    store.apply(call_id, up)
+                error = caught.value
+                assert (error.call_id, error.step.milestones) == (call_id, ())
+                assert store.landed(call_id, error.token) == ()
+                again = store.apply(call_id, up)
+                assert again.outcome is (tf.Outcome.DUPLICATE if landed else tf.Outcome.APPLIED)
+                assert store.get(call_id) == tf.reduce(tf.Call(call_id), up)
+            finally:
+                client.close()
+
+
+def test_a_cut_in_a_later_round_keeps_the_steps_that_landed_before(
+    redis_url: str, redis_client: redis.Redis
+) -> None:
+    """apply_many: the first round lands A's acceptance; the cut at the second round's
+    link is that round's error only, so A's milestone is not lost."""
+    start(RedisStore(redis_client))
+    primary = "primary"
+    items: list[tuple[str, tf.Event]] = [
+        (CALL, ACCEPT),
+        (primary, tf.CallNotification(primary, state=tf.CallState.ESTABLISHED)),
+        (primary, tf.TransferRequested(replaces_call_id="leg")),
+    ]
+    with cutting_proxy(redis_url, b"SET", forward=False) as proxy:
+        client = redis.Redis(host=HOST, port=proxy.port, retry=NO_RETRY)
+        try:
+            store = RedisStore(client)
+            assert store.get(CALL) == REQUESTED
+            proxy.armed.set()
+            first, second, third = store.apply_many(items)
+        finally:
+            client.close()
+    assert proxy.cut.is_set()
+    assert first == EXPECTED
+    assert isinstance(second, tf.Step)
+    assert isinstance(third, redis.exceptions.ConnectionError)
+    assert not isinstance(third, UnknownOutcomeError)  # its script was never sent
+    after = RedisStore(redis_client)
+    assert after.get(CALL) == EXPECTED.call
+    assert after.get(primary) == second.call

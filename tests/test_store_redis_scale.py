@@ -46,6 +46,16 @@ def async_client(client: Any) -> Any:
     return redis.asyncio.Redis(host=kwargs["host"], port=kwargs["port"])
 
 
+def pause_writes(client: Any, milliseconds: int) -> None:
+    """Have the server (every primary of a Cluster) hold writes back for a while."""
+    if isinstance(client, redis.cluster.RedisCluster):
+        nodes = client.get_primaries()  # type: ignore[no-untyped-call]
+        for node in nodes:
+            node.redis_connection.execute_command("CLIENT", "PAUSE", milliseconds, "WRITE")
+    else:
+        client.execute_command("CLIENT", "PAUSE", milliseconds, "WRITE")
+
+
 def play(store: RedisStore, case: CallCase) -> list[tf.Step]:
     """The request, then every body in production order; the steps."""
     steps = [store.apply(case.call_id, case.request)]
@@ -300,3 +310,90 @@ def test_apply_many_pipelines_a_list_each_item_its_own_step_or_error(any_redis: 
         calls[call_id] = done.call
         reference.append(done)
     assert steps == reference
+
+
+def test_in_flight_answers_the_longest_in_flight_first_across_shards(any_redis: Any) -> None:
+    """A timer that reads a page at a time must reach the overdue attempts first."""
+    store = RedisStore(any_redis)
+    order = [f"call-{n}" for n in range(8)]  # over several shards
+    for call_id in order:
+        store.apply(call_id, tf.TransferRequested())
+        time.sleep(0.002)
+    assert [call.call_id for call in store.in_flight(limit=3)] == order[:3]
+    store.apply(order[0], tf.TransferAbandoned(attempt=1))
+    store.apply(order[0], tf.TransferRequested())  # a new attempt: in flight since now
+    assert [call.call_id for call in store.in_flight()] == [*order[1:], order[0]]
+
+
+def test_several_applies_of_one_call_in_one_batch_never_conflict(any_redis: Any) -> None:
+    store = RedisStore(any_redis, max_retries=0)
+    call_id = "one-call"
+    items: list[tuple[str, tf.Event]] = [
+        (call_id, tf.parse_call_resource({"id": call_id, "state": "established"})),
+        (call_id, tf.TransferRequested()),
+        (call_id, tf.call_gone(call_id)),
+    ]
+    results = store.apply_many(items)
+    assert all(isinstance(result, tf.Step) for result in results)
+    assert store.conflicts == 0
+    assert store.get(call_id) == tf.reduce(
+        tf.reduce(tf.reduce(tf.Call(call_id), items[0][1]), items[1][1]), items[2][1]
+    )
+
+
+def test_a_token_reused_by_a_writer_with_a_stale_view_reports_no_milestone_twice(
+    any_redis: Any,
+) -> None:
+    """Two instances name the same notification's write alike (a token from the body):
+    only the write that landed reports its milestone."""
+    call_id = "reused-token"
+    up = tf.parse_call_resource({"id": call_id, "state": "established"})
+    first, second = RedisStore(any_redis), RedisStore(any_redis)
+    first.apply(call_id, up)
+    first.apply(call_id, tf.TransferRequested())
+    assert second.get(call_id) == first.get(call_id)  # both believe it requested
+    accepted = tf.CallNotification(call_id, state=tf.CallState.TRANSFER_ACCEPTED)
+    won = first.apply(call_id, accepted, token="notification-42")
+    again = second.apply(call_id, accepted, token="notification-42")  # a stale belief
+    assert won.milestones == (tf.Milestone.TRANSFER_ACCEPTED,)
+    assert (again.outcome, again.milestones) == (tf.Outcome.DUPLICATE, ())
+    assert second.landed(call_id, "notification-42") == won.milestone_keys
+
+
+def test_a_cancelled_apply_is_final_when_landed_answers(any_redis: Any) -> None:
+    """landed() waits for the store's own pending write of the token: its answer is final,
+    even while the server holds the write back."""
+    call_id = "paused-call"
+
+    async def run() -> tuple[tuple[str, ...], tf.Step]:
+        client = async_client(any_redis)
+        store = AsyncRedisStore(client)
+        try:
+            await store.apply(call_id, tf.TransferRequested())
+            pause_writes(any_redis, 300)
+            task = asyncio.ensure_future(store.apply(call_id, tf.call_gone(call_id), token="t1"))
+            await asyncio.sleep(0.05)  # sent, held by the server
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+            keys = await store.landed(call_id, "t1")  # once: no polling
+            again = await store.apply(call_id, tf.call_gone(call_id))
+            return keys, again
+        finally:
+            await client.aclose()
+
+    keys, again = asyncio.run(run())
+    assert keys == (f"{call_id}:1:transferFailed", f"{call_id}:callTerminated")
+    assert (again.outcome, again.milestones) == (tf.Outcome.DUPLICATE, ())
+
+
+def test_claiming_works_for_a_resp3_client(redis_url: str, redis_client: Any) -> None:
+    store = RedisStore(redis_client, journal=True)
+    fired = keys_of(play(store, case_named("direct success")))
+    resp3 = redis.Redis.from_url(redis_url, protocol=3)
+    try:
+        entries = RedisStore(resp3, journal=True).claim_journal("c", limit=100)
+    finally:
+        resp3.close()
+    assert Counter(entry.key for entry in entries) == fired
+    assert len(fired) == 4  # the direct success: accepted, audio inactive, completed, ended

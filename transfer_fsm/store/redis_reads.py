@@ -8,7 +8,7 @@ faces of :mod:`transfer_fsm.store.redis` share every line of it.
 
 from __future__ import annotations
 
-from collections.abc import Generator, Iterable
+from collections.abc import Callable, Generator, Iterable
 from typing import Any, TypeVar
 
 from redis.exceptions import ResponseError
@@ -17,7 +17,7 @@ from ..snapshot import SnapshotError
 from ..values import Call, CallState, Milestone
 from .core import JournalEntry, Link, SnapshotCache, decode, entry_ids, in_flight, link_of
 from .redis_batch import Command, Options
-from .redis_keys import DELETE, IF_LINKED, UNHEARD
+from .redis_keys import DELETE, IF_LINKED, OLDEST
 
 _T = TypeVar("_T")
 Rounds = Generator[list[Command], list[Any], _T]
@@ -61,7 +61,7 @@ def landed(options: Options, call_id: str, token: str) -> Rounds[tuple[str, ...]
     """The milestone keys the write named ``token`` committed, ``()`` if none."""
     check_token(token)
     recorded = yield from one(("GET", options.keys.written(call_id, token)))
-    return () if recorded is None else tuple(_text(recorded).split("\n"))
+    return () if recorded is None else tuple(_text(recorded).split("\n")[1:])
 
 
 def delete(options: Options, cache: SnapshotCache, call_id: str) -> Rounds[bool]:
@@ -80,24 +80,26 @@ def delete(options: Options, cache: SnapshotCache, call_id: str) -> Rounds[bool]
 
 
 def calls_in_flight(options: Options, limit: int) -> Rounds[list[Call]]:
-    """Up to ``limit`` live calls with an attempt in flight, from each shard's index."""
-    keys = options.keys
-    members = yield [("SMEMBERS", keys.in_flight(shard)) for shard in range(keys.shards)]
-    wanted: list[str] = []
-    for reply in members:
-        if isinstance(reply, BaseException):
-            raise reply
-        wanted.extend(sorted(_text(member) for member in reply))
-    calls = yield from _read_calls(options, wanted[:limit])
+    """Up to ``limit`` live calls with an attempt in flight, the longest in flight first."""
+    found = yield from _oldest(options, options.keys.in_flight, 0.0, limit)
+    calls = yield from _read_calls(options, found)
     return [call for call in calls if in_flight(call)]
 
 
 def unheard(options: Options, seconds: float, limit: int) -> Rounds[list[Call]]:
     """Up to ``limit`` live calls not heard from for ``seconds``, oldest first."""
-    keys = options.keys
+    found = yield from _oldest(options, options.keys.heard, seconds, limit)
+    calls = yield from _read_calls(options, found)
+    return [call for call in calls if call.state is not CallState.TERMINATED]
+
+
+def _oldest(
+    options: Options, index: Callable[[int], str], seconds: float, limit: int
+) -> Rounds[list[str]]:
+    """The ``limit`` oldest call ids of a sorted index over every shard, older than ``seconds``."""
     scripts = [
-        options.scripts.call(UNHEARD, (keys.heard(shard),), (repr(seconds), limit))
-        for shard in range(keys.shards)
+        options.scripts.call(OLDEST, (index(shard),), (repr(seconds), limit))
+        for shard in range(options.keys.shards)
     ]
     replies = yield scripts
     found: list[tuple[float, str]] = []
@@ -106,8 +108,7 @@ def unheard(options: Options, seconds: float, limit: int) -> Rounds[list[Call]]:
             raise reply
         found += [(float(reply[i + 1]), _text(reply[i])) for i in range(0, len(reply), 2)]
     found.sort()
-    calls = yield from _read_calls(options, [call_id for _, call_id in found[:limit]])
-    return [call for call in calls if call.state is not CallState.TERMINATED]
+    return [call_id for _, call_id in found[:limit]]
 
 
 def _read_calls(options: Options, call_ids: list[str]) -> Rounds[list[Call]]:
@@ -177,8 +178,12 @@ def _claim_shard(
             ">",
         )
         reply = yield from _grouped(key, group, command)
-        for _, stream in reply or ():
-            entries += _entries(shard, stream)
+        if isinstance(reply, dict):  # RESP3: {stream: [messages]}
+            streams = [messages for value in reply.values() for messages in value]
+        else:  # RESP2: [[stream, messages]]
+            streams = [messages for _, messages in reply or ()]
+        for messages in streams:
+            entries += _entries(shard, messages)
     return entries
 
 
