@@ -71,7 +71,7 @@ def test_memory_in_flight_is_the_live_calls_whose_attempt_the_bot_waits_on() -> 
     assert store.get("done") is not None
     assert store.in_flight() == [requested]  # completed and ended: out
     assert store.in_flight(limit=1) == [requested]
-    with pytest.raises(ValueError, match="^limit must be an int of 1 to 1000000, not 0$"):
+    with pytest.raises(ValueError, match=r"^limit must be an int of 1 to 1000000, not 0$"):
         store.in_flight(0)
 
 
