@@ -11,6 +11,7 @@ including ``MemoryStore``'s eviction.
 from __future__ import annotations
 
 import asyncio
+import re
 import sqlite3
 import time
 from contextlib import closing
@@ -176,21 +177,54 @@ def test_sqlite_in_flight_reads_its_index_kept_with_each_apply(tmp_path: Path) -
 def test_sqlite_unheard_by_the_databases_clock_counts_a_duplicate_as_heard(
     tmp_path: Path,
 ) -> None:
+    """SQLite stamps "heard" in whole seconds: a call is listed once certainly unheard
+    for longer than asked (here, 2.1 s after, for 0.5 s)."""
     with SQLiteStore(tmp_path / "calls.db", synchronous="NORMAL") as store:
         a = store.apply("call-a", up("call-a")).call
-        time.sleep(0.3)
+        time.sleep(2.1)
         b = store.apply("call-b", up("call-b")).call
         store.apply("call-c", up("call-c"))
         store.apply("call-c", tf.call_gone("call-c"))
-        assert store.unheard(0.2) == [a]
-        time.sleep(0.3)
-        assert store.unheard(0.2) == [a, b]  # oldest first
-        assert store.unheard(0.2, limit=1) == [a]
+        assert store.unheard(0.5) == [a]
+        time.sleep(2.1)
+        assert store.unheard(0.5) == [a, b]  # oldest first
+        assert store.unheard(0.5, limit=1) == [a]
         assert store.apply("call-a", up("call-a")).outcome is tf.Outcome.DUPLICATE
-        assert store.unheard(0.2) == [b]
+        assert store.unheard(0.5) == [b]
         assert store.unheard(3600.0) == []
         with pytest.raises(ValueError, match=r"^seconds must be seconds, 0 or more, not nan$"):
             store.unheard(float("nan"))
+
+
+def test_sqlite_heard_is_written_only_when_its_second_or_the_in_flight_flag_moves(
+    tmp_path: Path,
+) -> None:
+    """Setting a column costs its index's upkeep even to the value it holds: an apply
+    within the second the call was last heard writes only the snapshot."""
+    path = tmp_path / "calls.db"
+    with SQLiteStore(path, synchronous="NORMAL") as store:
+        store.apply("call-a", up("call-a"))
+        with closing(sqlite3.connect(path)) as db:
+            db.execute("UPDATE calls SET heard = heard - 100")  # heard long ago
+            db.commit()
+        statements: list[str] = []
+        store._db.set_trace_callback(statements.append)
+        store.apply("call-a", up("call-a"))  # a duplicate: heard now
+        store.apply("call-a", up("call-a"))  # the same second: nothing to write
+        store.apply("call-a", tf.TransferRequested())  # in flight now
+        store._db.set_trace_callback(None)
+    # The columns each UPDATE set (the traced statements have their values in).
+    updates = [
+        re.findall(r"(\w+) = ", statement.split(" WHERE")[0])
+        for statement in statements
+        if statement.startswith("UPDATE")
+    ]
+    flight = ["snapshot", "in_flight"]
+    assert updates in (
+        [["heard"], flight],
+        [["heard"], ["heard"], flight],  # the second turned after the first duplicate
+        [["heard"], [*flight, "heard"]],  # or after the second
+    ), updates
 
 
 def test_sqlite_delete_forgets_the_call_every_link_it_made_and_its_tombstone(
@@ -205,8 +239,6 @@ def test_sqlite_delete_forgets_the_call_every_link_it_made_and_its_tombstone(
         assert store.delete("primary") is True
         assert (store.get("primary"), store.link("L1"), store.link("L2")) == (None, None, None)
         assert [call.call_id for call in store.in_flight()] == ["other"]
-        time.sleep(0.01)  # SQLite's clock counts milliseconds
-        assert [call.call_id for call in store.unheard(0.0)] == ["other"]
         assert (store.delete("primary"), store.delete("never seen")) == (False, False)
         assert store.delete("ended") is True
         with closing(sqlite3.connect(path)) as db:
@@ -223,8 +255,8 @@ def test_the_async_store_answers_the_timer(tmp_path: Path) -> None:
             await store.apply("idle", up("idle"))
             await store.apply("requested", tf.TransferRequested())
             flying = await store.in_flight()
-            await asyncio.sleep(0.2)
-            quiet = await store.unheard(0.1)
+            await asyncio.sleep(2.1)  # SQLite stamps "heard" in whole seconds
+            quiet = await store.unheard(0.5)
             return flying, quiet, await store.delete("idle"), await store.unheard(0.0)
 
     flying, quiet, deleted, left = asyncio.run(main())

@@ -24,7 +24,7 @@ import threading
 from collections.abc import Callable, Iterable
 from os import PathLike
 from types import TracebackType
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from ..events import Event
 from ..parse import parse_notifications
@@ -47,31 +47,43 @@ from .core import (
     in_flight,
     link_of,
 )
+from .encoding import fast_encode
 from .sqlite_layout import LAYOUT, create
 
 _T = TypeVar("_T")
+_Read = tuple[Step, Call | None, str | None, bool, Call | None, bytes | None, Any]
+"""What the first half of an apply decided: the change, the stored call, the bytes to write
+and the row read (``snapshot, heard, now``; ``None`` for a call never seen)."""
 
 SYNCHRONOUS = ("OFF", "NORMAL", "FULL", "EXTRA")
 TOKEN_TTL = 7 * 86_400.0
 """How long :meth:`SQLiteStore.prune` keeps write tokens by default: a week, in seconds."""
 
 _TERMINATED = CallState.TERMINATED
-_SELECT = "SELECT snapshot FROM calls WHERE call_id = ?"
-# Parameters (call_id, snapshot, in_flight) for the live ones, (call_id, snapshot) else.
-_INSERT = (
-    "INSERT INTO calls (call_id, snapshot, in_flight, heard) VALUES (?1, ?2, ?3, julianday('now'))"
+_NOW = "CAST(strftime('%s', 'now') AS INTEGER)"
+"""SQLite's clock in whole seconds since the epoch: when a live call was last heard."""
+_GET = "SELECT snapshot FROM calls WHERE call_id = ?"
+_SELECT = f"SELECT snapshot, heard, {_NOW} FROM calls WHERE call_id = ?"
+_INSERT = f"INSERT INTO calls (call_id, snapshot, in_flight, heard) VALUES (?1, ?2, ?3, {_NOW})"
+# A live call's update sets ``in_flight`` only when it changes and ``heard`` only when the
+# second has (setting a column, even to the value it holds, costs its index's upkeep).
+_UPDATE = "UPDATE calls SET snapshot = ?2 WHERE call_id = ?1"
+_UPDATE_HEARD = "UPDATE calls SET snapshot = ?2, heard = ?3 WHERE call_id = ?1"
+_UPDATE_FLIGHT = "UPDATE calls SET snapshot = ?2, in_flight = ?3 WHERE call_id = ?1"
+_UPDATE_BOTH = "UPDATE calls SET snapshot = ?2, in_flight = ?3, heard = ?4 WHERE call_id = ?1"
+# The newest ended call's place + 1, read off the end of the partial index (MAX(ended)
+# without ``ended IS NOT NULL`` cannot use it: it scanned every call).
+_NEXT_ENDED = (
+    "(COALESCE((SELECT ended FROM calls WHERE ended IS NOT NULL"
+    " ORDER BY ended DESC LIMIT 1), 0) + 1)"
 )
-_UPDATE = (
-    "UPDATE calls SET snapshot = ?2, in_flight = ?3, heard = julianday('now') WHERE call_id = ?1"
-)
-_NEXT_ENDED = "(SELECT COALESCE(MAX(ended), 0) + 1 FROM calls)"
 _INSERT_ENDED = f"INSERT INTO calls (call_id, snapshot, ended) VALUES (?1, ?2, {_NEXT_ENDED})"
 _UPDATE_ENDED = (
     f"UPDATE calls SET snapshot = ?2, ended = {_NEXT_ENDED}, in_flight = NULL, heard = NULL"
     " WHERE call_id = ?1"
 )
 _UPDATE_TOMBSTONE = "UPDATE calls SET snapshot = ?2 WHERE call_id = ?1"
-_HEARD = "UPDATE calls SET heard = julianday('now') WHERE call_id = ?"
+_HEARD = "UPDATE calls SET heard = ? WHERE call_id = ?"
 _LINK = "INSERT OR REPLACE INTO links (consultation_id, primary_id) VALUES (?, ?)"
 _READ_LINK = (
     "SELECT own.snapshot, link.primary_id, main.snapshot FROM (SELECT ? AS id) AS asked"
@@ -80,8 +92,10 @@ _READ_LINK = (
     " LEFT JOIN calls AS main ON main.call_id = link.primary_id"
 )
 _IN_FLIGHT = "SELECT call_id, snapshot FROM calls WHERE in_flight = 1 LIMIT ?"
+# Heard in second h (in [h, h + 1)), now in second n: certainly more than ``seconds`` ago
+# once n - (h + 1) >= seconds.
 _UNHEARD = (
-    "SELECT call_id, snapshot FROM calls WHERE heard < julianday('now') - ? ORDER BY heard LIMIT ?"
+    f"SELECT call_id, snapshot FROM calls WHERE heard <= {_NOW} - 1 - ? ORDER BY heard LIMIT ?"
 )
 _DELETE_LINKS = "DELETE FROM links WHERE primary_id = ?"
 _DELETE_CALL = "DELETE FROM calls WHERE call_id = ?"
@@ -200,7 +214,7 @@ class SQLiteStore:
         with self._lock:
             db.execute("BEGIN IMMEDIATE")
             try:
-                done = self._write(db, call_id, event, token, self._read(db, call_id, event))
+                done = self._write(db, call_id, token, self._read(db, call_id, event))
                 db.execute("COMMIT")
             except BaseException:
                 if db.in_transaction:
@@ -208,39 +222,48 @@ class SQLiteStore:
                 raise
         return done
 
-    def _read(
-        self, db: sqlite3.Connection, call_id: str, event: Event
-    ) -> tuple[Step, Call | None, str | None, bool, Call | None, bytes | None]:
+    def _read(self, db: sqlite3.Connection, call_id: str, event: Event) -> _Read:
         """Read the call and step it (the first half of an apply, before any write):
-        the change, the stored call and the bytes to write."""
+        the change, the stored call, the bytes to write and the row's clock."""
         row = db.execute(_SELECT, (call_id,)).fetchone()
-        stored = self._cache.decode(call_id, None if row is None else row[0])
+        stored = None if row is None else self._cache.decode(call_id, row[0])
         done, call, link, ended = advance(call_id, stored, event)
-        raw = None if call is None else self._cache.encode(call_id, call)
-        return done, call, link, ended, stored, raw
+        if call is None:
+            return done, call, link, ended, stored, None, row
+        raw = fast_encode(call)  # encode's bytes, fast, for the calls reduce makes
+        if raw is None:
+            raw = self._cache.encode(call_id, call)
+        else:
+            self._cache._keep(call_id, raw, call)
+        return done, call, link, ended, stored, raw, row
 
-    def _write(
-        self,
-        db: sqlite3.Connection,
-        call_id: str,
-        event: Event,
-        token: str | None,
-        read: tuple[Step, Call | None, str | None, bool, Call | None, bytes | None],
-    ) -> Step:
+    def _write(self, db: sqlite3.Connection, call_id: str, token: str | None, read: _Read) -> Step:
         """Write what :meth:`_read` decided (the second half of an apply); its step."""
-        done, call, link, ended, stored, raw = read
+        done, call, link, ended, stored, raw, row = read
         execute = db.execute
         if call is None:  # nothing changed: a live call was still heard
-            if stored is not None and stored[1] is not _TERMINATED:
-                execute(_HEARD, (call_id,))
+            if stored is not None and stored[1] is not _TERMINATED and row[1] != row[2]:
+                execute(_HEARD, (row[2], call_id))
             return done
         if ended:
             execute(_INSERT_ENDED if stored is None else _UPDATE_ENDED, (call_id, raw))
         elif call[1] is _TERMINATED:  # a tombstone that changes (an abandoned attempt settles)
             execute(_UPDATE_TOMBSTONE, (call_id, raw))
+        elif stored is None:
+            execute(_INSERT, (call_id, raw, 1 if in_flight(call) else None))
         else:
-            flight = 1 if in_flight(call) else None
-            execute(_INSERT if stored is None else _UPDATE, (call_id, raw, flight))
+            flight = in_flight(call)
+            now = row[2]
+            if flight is not in_flight(stored):
+                flag = 1 if flight else None
+                if row[1] == now:
+                    execute(_UPDATE_FLIGHT, (call_id, raw, flag))
+                else:
+                    execute(_UPDATE_BOTH, (call_id, raw, flag, now))
+            elif row[1] == now:
+                execute(_UPDATE, (call_id, raw))
+            else:
+                execute(_UPDATE_HEARD, (call_id, raw, now))
         if link is not None:
             execute(_LINK, (link, call_id))
         if (self.journaled or token is not None) and done.milestones:
@@ -294,7 +317,7 @@ class SQLiteStore:
             except Exception as error:
                 results.append(error)
                 continue
-            results.append(self._write(db, call_id, event, token, read))
+            results.append(self._write(db, call_id, token, read))
         return results
 
     def apply_body(self, body: Body) -> list[Step]:
@@ -315,7 +338,7 @@ class SQLiteStore:
         Raises :class:`~transfer_fsm.SnapshotError` when its snapshot is corrupt.
         """
         with self._lock:
-            row = self._db.execute(_SELECT, (call_id,)).fetchone()
+            row = self._db.execute(_GET, (call_id,)).fetchone()
         return decode(call_id, None if row is None else row[0])
 
     def link(self, call_id: str) -> Link | None:
@@ -347,14 +370,16 @@ class SQLiteStore:
         """Up to ``limit`` live calls no apply has reached for more than ``seconds``, oldest first.
 
         "Heard" is the last apply of an event to the live call (a duplicate
-        that changes nothing included), timed by the database's clock
-        (``julianday('now')``), so the library reads no clock. Ended calls are
+        that changes nothing included), stamped by the database's clock in
+        whole seconds (``strftime('%s', 'now')``), so the library reads no
+        clock. A call is listed once it is certain to have been unheard for
+        more than ``seconds``: up to two seconds after that. Ended calls are
         never unheard. Raises as :meth:`in_flight` does.
         """
-        days = check_seconds("seconds", seconds) / _journal.DAY
+        elapsed = check_seconds("seconds", seconds)
         check_limit(limit)
         with self._lock:
-            rows = self._db.execute(_UNHEARD, (days, limit)).fetchall()
+            rows = self._db.execute(_UNHEARD, (elapsed, limit)).fetchall()
         return [_decoded(call_id, raw) for call_id, raw in rows]
 
     def delete(self, call_id: str) -> bool:

@@ -6,8 +6,8 @@
   ``ended`` its place in the order calls ended (``NULL`` while live);
   ``in_flight`` 1 while the call is live with an attempt requested,
   transferring or accepted (``NULL`` otherwise, a partial index over the 1s);
-  ``heard`` the ``julianday`` of the last apply that reached the live call
-  (``NULL`` once ended, a partial index over the rest);
+  ``heard`` when the last apply reached the live call, in whole seconds since
+  the epoch by SQLite's clock (``NULL`` once ended, a partial index over the rest);
 - ``links (consultation_id, primary_id)``: the consultation call each request named;
 - ``milestones (seq, call_id, milestone, key, consumer, claimed)``: the journal;
 - ``written (token, keys, at)``: the write tokens.
@@ -31,7 +31,7 @@ LAYOUT = 3
 
 CALLS = (
     "CREATE TABLE IF NOT EXISTS calls (call_id TEXT PRIMARY KEY, snapshot BLOB NOT NULL,"
-    " ended INTEGER, in_flight INTEGER, heard REAL)"
+    " ended INTEGER, in_flight INTEGER, heard INTEGER)"
 )
 INDEXES = (
     "CREATE INDEX IF NOT EXISTS calls_ended ON calls (ended) WHERE ended IS NOT NULL",
@@ -61,7 +61,7 @@ def create(db: sqlite3.Connection, path: str) -> None:
         db.execute(statement)
     if old_calls and "heard" not in old_calls:
         db.execute("ALTER TABLE calls ADD COLUMN in_flight INTEGER")
-        db.execute("ALTER TABLE calls ADD COLUMN heard REAL")
+        db.execute("ALTER TABLE calls ADD COLUMN heard INTEGER")
         _index_live_calls(db)
     if old_journal and "key" not in old_journal:
         db.execute("ALTER TABLE milestones ADD COLUMN key TEXT NOT NULL DEFAULT ''")
@@ -89,6 +89,7 @@ def _index_live_calls(db: sqlite3.Connection) -> None:
             call = None
         flight = 1 if call is not None and in_flight(call) else None
         db.execute(
-            "UPDATE calls SET in_flight = ?, heard = julianday('now') WHERE call_id = ?",
+            "UPDATE calls SET in_flight = ?,"
+            " heard = CAST(strftime('%s', 'now') AS INTEGER) WHERE call_id = ?",
             (flight, call_id),
         )
