@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from ..report import Step
+from ..snapshot import SnapshotError
+from .core import BodyError, IncompleteBodyError
 
 
 class BatchError(Exception):
@@ -25,3 +27,26 @@ class BatchError(Exception):
             f"{len(self.errors)} of {len(results)} item(s) refused, the others applied;"
             f" first: {self.errors[0]!r}"
         )
+
+
+def body_steps(call_ids: list[str], results: list[Step | Exception]) -> list[Step]:
+    """A body's steps from its batch's results (``call_ids`` parallel to them):
+    :class:`BodyError` for its calls whose snapshot is corrupt (one error per call,
+    the first), :class:`IncompleteBodyError` for any other refusal."""
+    steps: list[Step] = []
+    failed: dict[str, SnapshotError] = {}
+    other: Exception | None = None
+    for call_id, result in zip(call_ids, results, strict=True):
+        if isinstance(result, Step):
+            steps.append(result)
+        elif isinstance(result, SnapshotError):
+            failed.setdefault(call_id, result)
+        elif other is None:
+            other = result
+    if other is not None:
+        if not steps and not failed:
+            raise other
+        raise IncompleteBodyError(steps, list(failed.values()), other) from other
+    if failed:
+        raise BodyError(list(failed.values()), steps)
+    return steps

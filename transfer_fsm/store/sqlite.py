@@ -29,14 +29,12 @@ from typing import Any, TypeVar
 from ..events import Event
 from ..parse import parse_notifications
 from ..report import Step
-from ..snapshot import SnapshotError
 from ..values import Call, CallState
 from . import journal as _journal
-from .batch import BatchError
+from . import sqlite_layout as sql
+from .batch import BatchError, body_steps
 from .core import (
     Body,
-    BodyError,
-    IncompleteBodyError,
     JournalEntry,
     Link,
     SnapshotCache,
@@ -60,50 +58,6 @@ TOKEN_TTL = 7 * 86_400.0
 """How long :meth:`SQLiteStore.prune` keeps write tokens by default: a week, in seconds."""
 
 _TERMINATED = CallState.TERMINATED
-_NOW = "CAST(strftime('%s', 'now') AS INTEGER)"
-"""SQLite's clock in whole seconds since the epoch: when a live call was last heard."""
-_GET = "SELECT snapshot FROM calls WHERE call_id = ?"
-_SELECT = f"SELECT snapshot, heard, {_NOW} FROM calls WHERE call_id = ?"
-_INSERT = f"INSERT INTO calls (call_id, snapshot, in_flight, heard) VALUES (?1, ?2, ?3, {_NOW})"
-# A live call's update sets ``in_flight`` only when it changes and ``heard`` only when the
-# second has (setting a column, even to the value it holds, costs its index's upkeep).
-_UPDATE = "UPDATE calls SET snapshot = ?2 WHERE call_id = ?1"
-_UPDATE_HEARD = "UPDATE calls SET snapshot = ?2, heard = ?3 WHERE call_id = ?1"
-_UPDATE_FLIGHT = "UPDATE calls SET snapshot = ?2, in_flight = ?3 WHERE call_id = ?1"
-_UPDATE_BOTH = "UPDATE calls SET snapshot = ?2, in_flight = ?3, heard = ?4 WHERE call_id = ?1"
-# The newest ended call's place + 1, read off the end of the partial index (MAX(ended)
-# without ``ended IS NOT NULL`` cannot use it: it scanned every call).
-_NEXT_ENDED = (
-    "(COALESCE((SELECT ended FROM calls WHERE ended IS NOT NULL"
-    " ORDER BY ended DESC LIMIT 1), 0) + 1)"
-)
-_INSERT_ENDED = f"INSERT INTO calls (call_id, snapshot, ended) VALUES (?1, ?2, {_NEXT_ENDED})"
-_UPDATE_ENDED = (
-    f"UPDATE calls SET snapshot = ?2, ended = {_NEXT_ENDED}, in_flight = NULL, heard = NULL"
-    " WHERE call_id = ?1"
-)
-_UPDATE_TOMBSTONE = "UPDATE calls SET snapshot = ?2 WHERE call_id = ?1"
-_HEARD = "UPDATE calls SET heard = ? WHERE call_id = ?"
-_LINK = "INSERT OR REPLACE INTO links (consultation_id, primary_id) VALUES (?, ?)"
-_READ_LINK = (
-    "SELECT own.snapshot, link.primary_id, main.snapshot FROM (SELECT ? AS id) AS asked"
-    " LEFT JOIN calls AS own ON own.call_id = asked.id"
-    " LEFT JOIN links AS link ON link.consultation_id = asked.id"
-    " LEFT JOIN calls AS main ON main.call_id = link.primary_id"
-)
-_IN_FLIGHT = "SELECT call_id, snapshot FROM calls WHERE in_flight = 1 LIMIT ?"
-# Heard in second h (in [h, h + 1)), now in second n: certainly more than ``seconds`` ago
-# once n - (h + 1) >= seconds.
-_UNHEARD = (
-    f"SELECT call_id, snapshot FROM calls WHERE heard <= {_NOW} - 1 - ? ORDER BY heard LIMIT ?"
-)
-_DELETE_LINKS = "DELETE FROM links WHERE primary_id = ?"
-_DELETE_CALL = "DELETE FROM calls WHERE call_id = ?"
-_OLDEST_ENDED = (
-    "SELECT call_id FROM calls WHERE ended IS NOT NULL ORDER BY ended DESC LIMIT -1 OFFSET ?"
-)
-_PRUNE_LINKS = f"DELETE FROM links WHERE primary_id IN ({_OLDEST_ENDED})"
-_PRUNE_CALLS = f"DELETE FROM calls WHERE call_id IN ({_OLDEST_ENDED})"
 
 
 class SQLiteStore:
@@ -225,7 +179,7 @@ class SQLiteStore:
     def _read(self, db: sqlite3.Connection, call_id: str, event: Event) -> _Read:
         """Read the call and step it (the first half of an apply, before any write):
         the change, the stored call, the bytes to write and the row's clock."""
-        row = db.execute(_SELECT, (call_id,)).fetchone()
+        row = db.execute(sql.SELECT, (call_id,)).fetchone()
         stored = None if row is None else self._cache.decode(call_id, row[0])
         done, call, link, ended = advance(call_id, stored, event)
         if call is None:
@@ -243,29 +197,29 @@ class SQLiteStore:
         execute = db.execute
         if call is None:  # nothing changed: a live call was still heard
             if stored is not None and stored[1] is not _TERMINATED and row[1] != row[2]:
-                execute(_HEARD, (row[2], call_id))
+                execute(sql.HEARD, (row[2], call_id))
             return done
         if ended:
-            execute(_INSERT_ENDED if stored is None else _UPDATE_ENDED, (call_id, raw))
+            execute(sql.INSERT_ENDED if stored is None else sql.UPDATE_ENDED, (call_id, raw))
         elif call[1] is _TERMINATED:  # a tombstone that changes (an abandoned attempt settles)
-            execute(_UPDATE_TOMBSTONE, (call_id, raw))
+            execute(sql.UPDATE_TOMBSTONE, (call_id, raw))
         elif stored is None:
-            execute(_INSERT, (call_id, raw, 1 if in_flight(call) else None))
+            execute(sql.INSERT, (call_id, raw, 1 if in_flight(call) else None))
         else:
             flight = in_flight(call)
             now = row[2]
             if flight is not in_flight(stored):
                 flag = 1 if flight else None
                 if row[1] == now:
-                    execute(_UPDATE_FLIGHT, (call_id, raw, flag))
+                    execute(sql.UPDATE_FLIGHT, (call_id, raw, flag))
                 else:
-                    execute(_UPDATE_BOTH, (call_id, raw, flag, now))
+                    execute(sql.UPDATE_BOTH, (call_id, raw, flag, now))
             elif row[1] == now:
-                execute(_UPDATE, (call_id, raw))
+                execute(sql.UPDATE, (call_id, raw))
             else:
-                execute(_UPDATE_HEARD, (call_id, raw, now))
+                execute(sql.UPDATE_HEARD, (call_id, raw, now))
         if link is not None:
-            execute(_LINK, (link, call_id))
+            execute(sql.LINK, (link, call_id))
         if (self.journaled or token is not None) and done.milestones:
             keys = done.milestone_keys
             if self.journaled:
@@ -338,7 +292,7 @@ class SQLiteStore:
         Raises :class:`~transfer_fsm.SnapshotError` when its snapshot is corrupt.
         """
         with self._lock:
-            row = self._db.execute(_GET, (call_id,)).fetchone()
+            row = self._db.execute(sql.GET, (call_id,)).fetchone()
         return decode(call_id, None if row is None else row[0])
 
     def link(self, call_id: str) -> Link | None:
@@ -349,7 +303,7 @@ class SQLiteStore:
         as of the same commit.
         """
         with self._lock:
-            own, primary_id, primary = self._db.execute(_READ_LINK, (call_id,)).fetchone()
+            own, primary_id, primary = self._db.execute(sql.READ_LINK, (call_id,)).fetchone()
         main = None if primary_id is None else decode(primary_id, primary)
         return link_of(call_id, decode(call_id, own), main)
 
@@ -363,7 +317,7 @@ class SQLiteStore:
         """
         check_limit(limit)
         with self._lock:
-            rows = self._db.execute(_IN_FLIGHT, (limit,)).fetchall()
+            rows = self._db.execute(sql.IN_FLIGHT, (limit,)).fetchall()
         return [_decoded(call_id, raw) for call_id, raw in rows]
 
     def unheard(self, seconds: float, limit: int = 1000) -> list[Call]:
@@ -379,7 +333,7 @@ class SQLiteStore:
         elapsed = check_seconds("seconds", seconds)
         check_limit(limit)
         with self._lock:
-            rows = self._db.execute(_UNHEARD, (elapsed, limit)).fetchall()
+            rows = self._db.execute(sql.UNHEARD, (elapsed, limit)).fetchall()
         return [_decoded(call_id, raw) for call_id, raw in rows]
 
     def delete(self, call_id: str) -> bool:
@@ -408,8 +362,8 @@ class SQLiteStore:
         return pruned  # type: ignore[return-value]
 
     def _prune(self, db: sqlite3.Connection, keep_ended: int) -> int:
-        db.execute(_PRUNE_LINKS, (keep_ended,))
-        pruned: int = db.execute(_PRUNE_CALLS, (keep_ended,)).rowcount
+        db.execute(sql.PRUNE_LINKS, (keep_ended,))
+        pruned: int = db.execute(sql.PRUNE_CALLS, (keep_ended,)).rowcount
         _journal.prune_tokens(db, self.token_ttl)
         return pruned
 
@@ -474,32 +428,9 @@ def _decoded(call_id: str, raw: bytes) -> Call:
 
 
 def _delete(db: sqlite3.Connection, call_id: str) -> int:
-    links: int = db.execute(_DELETE_LINKS, (call_id,)).rowcount
-    calls: int = db.execute(_DELETE_CALL, (call_id,)).rowcount
+    links: int = db.execute(sql.DELETE_LINKS, (call_id,)).rowcount
+    calls: int = db.execute(sql.DELETE_CALL, (call_id,)).rowcount
     return links + calls
-
-
-def body_steps(call_ids: list[str], results: list[Step | Exception]) -> list[Step]:
-    """A body's steps from its batch's results (``call_ids`` parallel to them):
-    :class:`BodyError` for its calls whose snapshot is corrupt (one error per call,
-    the first), :class:`IncompleteBodyError` for any other refusal."""
-    steps: list[Step] = []
-    failed: dict[str, SnapshotError] = {}
-    other: Exception | None = None
-    for call_id, result in zip(call_ids, results, strict=True):
-        if isinstance(result, Step):
-            steps.append(result)
-        elif isinstance(result, SnapshotError):
-            failed.setdefault(call_id, result)
-        elif other is None:
-            other = result
-    if other is not None:
-        if not steps and not failed:
-            raise other
-        raise IncompleteBodyError(steps, list(failed.values()), other) from other
-    if failed:
-        raise BodyError(list(failed.values()), steps)
-    return steps
 
 
 from .sqlite_async import AsyncSQLiteStore  # noqa: E402  (it runs the store above)

@@ -93,3 +93,49 @@ def _index_live_calls(db: sqlite3.Connection) -> None:
             " heard = CAST(strftime('%s', 'now') AS INTEGER) WHERE call_id = ?",
             (flight, call_id),
         )
+
+
+# -- the statements the store runs on these tables -----------------------------------
+
+NOW = "CAST(strftime('%s', 'now') AS INTEGER)"
+"""SQLite's clock in whole seconds since the epoch: when a live call was last heard."""
+GET = "SELECT snapshot FROM calls WHERE call_id = ?"
+SELECT = f"SELECT snapshot, heard, {NOW} FROM calls WHERE call_id = ?"
+INSERT = f"INSERT INTO calls (call_id, snapshot, in_flight, heard) VALUES (?1, ?2, ?3, {NOW})"
+# A live call's update sets ``in_flight`` only when it changes and ``heard`` only when the
+# second has (setting a column, even to the value it holds, costs its index's upkeep).
+UPDATE = "UPDATE calls SET snapshot = ?2 WHERE call_id = ?1"
+UPDATE_HEARD = "UPDATE calls SET snapshot = ?2, heard = ?3 WHERE call_id = ?1"
+UPDATE_FLIGHT = "UPDATE calls SET snapshot = ?2, in_flight = ?3 WHERE call_id = ?1"
+UPDATE_BOTH = "UPDATE calls SET snapshot = ?2, in_flight = ?3, heard = ?4 WHERE call_id = ?1"
+# The newest ended call's place + 1, read off the end of the partial index (MAX(ended)
+# without ``ended IS NOT NULL`` cannot use it: it scanned every call).
+NEXT_ENDED = (
+    "(COALESCE((SELECT ended FROM calls WHERE ended IS NOT NULL"
+    " ORDER BY ended DESC LIMIT 1), 0) + 1)"
+)
+INSERT_ENDED = f"INSERT INTO calls (call_id, snapshot, ended) VALUES (?1, ?2, {NEXT_ENDED})"
+UPDATE_ENDED = (
+    f"UPDATE calls SET snapshot = ?2, ended = {NEXT_ENDED}, in_flight = NULL, heard = NULL"
+    " WHERE call_id = ?1"
+)
+UPDATE_TOMBSTONE = "UPDATE calls SET snapshot = ?2 WHERE call_id = ?1"
+HEARD = "UPDATE calls SET heard = ? WHERE call_id = ?"
+LINK = "INSERT OR REPLACE INTO links (consultation_id, primary_id) VALUES (?, ?)"
+READ_LINK = (
+    "SELECT own.snapshot, link.primary_id, main.snapshot FROM (SELECT ? AS id) AS asked"
+    " LEFT JOIN calls AS own ON own.call_id = asked.id"
+    " LEFT JOIN links AS link ON link.consultation_id = asked.id"
+    " LEFT JOIN calls AS main ON main.call_id = link.primary_id"
+)
+IN_FLIGHT = "SELECT call_id, snapshot FROM calls WHERE in_flight = 1 LIMIT ?"
+# Heard in second h (in [h, h + 1)), now in second n: certainly more than ``seconds`` ago
+# once n - (h + 1) >= seconds.
+UNHEARD = f"SELECT call_id, snapshot FROM calls WHERE heard <= {NOW} - 1 - ? ORDER BY heard LIMIT ?"
+DELETE_LINKS = "DELETE FROM links WHERE primary_id = ?"
+DELETE_CALL = "DELETE FROM calls WHERE call_id = ?"
+OLDEST_ENDED = (
+    "SELECT call_id FROM calls WHERE ended IS NOT NULL ORDER BY ended DESC LIMIT -1 OFFSET ?"
+)
+PRUNE_LINKS = f"DELETE FROM links WHERE primary_id IN ({OLDEST_ENDED})"
+PRUNE_CALLS = f"DELETE FROM calls WHERE call_id IN ({OLDEST_ENDED})"
