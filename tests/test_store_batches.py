@@ -305,3 +305,21 @@ def test_a_cancelled_apply_may_land_and_its_token_says_so(tmp_path: Path) -> Non
             Milestone.TRANSFER_FAILED,
             Milestone.CALL_TERMINATED,
         ]
+
+
+def test_the_sqlite_stores_are_the_journaled_stores_core_declares(tmp_path: Path) -> None:
+    """Checked by mypy too: each store is assigned to the protocol it implements."""
+    from transfer_fsm.store import AsyncJournaledStore, JournaledStore, Store
+
+    memory: Store = MemoryStore()
+    with SQLiteStore(tmp_path / "calls.db", synchronous="NORMAL") as sqlite_store:
+        journaled: JournaledStore = sqlite_store
+        plain: Store = sqlite_store
+        assert (journaled.landed("t"), plain.in_flight(), memory.in_flight()) == ((), [], [])
+
+    async def main() -> tuple[str, ...]:
+        async with AsyncSQLiteStore(tmp_path / "calls.db", synchronous="NORMAL") as store:
+            face: AsyncJournaledStore = store
+            return await face.landed("t")
+
+    assert asyncio.run(main()) == ()
