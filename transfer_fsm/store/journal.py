@@ -62,7 +62,7 @@ _LANDED = "SELECT keys FROM written WHERE token = ?"
 _PRUNE_TOKENS = "DELETE FROM written WHERE at < julianday('now') - ?"
 
 
-def claim(db: sqlite3.Connection, consumer: str, limit: int, idle: float) -> list[JournalEntry]:
+def claim(db: sqlite3.Cursor, consumer: str, limit: int, idle: float) -> list[JournalEntry]:
     """Hand ``consumer`` up to ``limit`` entries, oldest first (inside the caller's
     ``BEGIN IMMEDIATE``): those nobody holds, those it holds itself, and those held
     longer than ``idle`` seconds."""
@@ -84,7 +84,7 @@ def ack_ids(entries: Iterable[JournalEntry]) -> list[tuple[int]]:
     return seqs
 
 
-def ack(db: sqlite3.Connection, seqs: list[tuple[int]]) -> int:
+def ack(db: sqlite3.Cursor, seqs: list[tuple[int]]) -> int:
     """Delete the entries ``seqs`` (inside the caller's transaction); how many were there."""
     gone: int = db.executemany(_ACK, seqs).rowcount
     return gone
@@ -96,19 +96,19 @@ def check_token(token: object) -> None:
         raise ValueError(f"token must be a str of 1 to 200 characters, not {token!r}")
 
 
-def record_token(db: sqlite3.Connection, token: str, keys: tuple[str, ...]) -> None:
+def record_token(db: sqlite3.Cursor, token: str, keys: tuple[str, ...]) -> None:
     """Record that the write ``token`` committed the milestone ``keys`` (in its transaction)."""
     db.execute(_TOKEN, (token, json.dumps(keys)))
 
 
-def landed(db: sqlite3.Connection, token: str) -> tuple[str, ...]:
+def landed(db: sqlite3.Cursor, token: str) -> tuple[str, ...]:
     """The keys recorded for ``token``, ``()`` for none."""
     check_token(token)
     row = db.execute(_LANDED, (token,)).fetchone()
     return () if row is None else tuple(json.loads(row[0]))
 
 
-def prune_tokens(db: sqlite3.Connection, older_than: float) -> int:
+def prune_tokens(db: sqlite3.Cursor, older_than: float) -> int:
     """Drop the tokens recorded more than ``older_than`` seconds ago; how many went."""
     gone: int = db.execute(_PRUNE_TOKENS, (older_than / DAY,)).rowcount
     return gone

@@ -119,6 +119,7 @@ class SQLiteStore:
         self._db = sqlite3.connect(
             self.path, timeout=timeout, isolation_level=None, check_same_thread=False
         )
+        self._cursor = self._db.cursor()
         try:
             self._open(level)
         except BaseException:
@@ -136,17 +137,17 @@ class SQLiteStore:
         if version != LAYOUT:  # a file of this layout opens without a write
             self._transaction(create, self.path)
 
-    def _transaction(self, work: Callable[[sqlite3.Connection, _T], object], arg: _T) -> object:
+    def _transaction(self, work: Callable[[sqlite3.Cursor, _T], object], arg: _T) -> object:
         """``work(connection, arg)`` between ``BEGIN IMMEDIATE`` and ``COMMIT``, under the
         lock; on any exception, ``ROLLBACK`` and raise it."""
-        db = self._db
+        db = self._cursor
         with self._lock:
             db.execute("BEGIN IMMEDIATE")
             try:
                 result = work(db, arg)
                 db.execute("COMMIT")
             except BaseException:
-                if db.in_transaction:
+                if self._db.in_transaction:
                     db.execute("ROLLBACK")
                 raise
         return result
@@ -164,19 +165,19 @@ class SQLiteStore:
         """
         if token is not None:
             _journal.check_token(token)
-        db = self._db
+        db = self._cursor  # one cursor, reused: no cursor made per statement
         with self._lock:
             db.execute("BEGIN IMMEDIATE")
             try:
                 done = self._write(db, call_id, token, self._read(db, call_id, event))
                 db.execute("COMMIT")
             except BaseException:
-                if db.in_transaction:
+                if self._db.in_transaction:
                     db.execute("ROLLBACK")
                 raise
         return done
 
-    def _read(self, db: sqlite3.Connection, call_id: str, event: Event) -> _Read:
+    def _read(self, db: sqlite3.Cursor, call_id: str, event: Event) -> _Read:
         """Read the call and step it (the first half of an apply, before any write):
         the change, the stored call, the bytes to write and the row's clock."""
         row = db.execute(sql.SELECT, (call_id,)).fetchone()
@@ -191,7 +192,7 @@ class SQLiteStore:
             self._cache._keep(call_id, raw, call)
         return done, call, link, ended, stored, raw, row
 
-    def _write(self, db: sqlite3.Connection, call_id: str, token: str | None, read: _Read) -> Step:
+    def _write(self, db: sqlite3.Cursor, call_id: str, token: str | None, read: _Read) -> Step:
         """Write what :meth:`_read` decided (the second half of an apply); its step."""
         done, call, link, ended, stored, raw, row = read
         execute = db.execute
@@ -258,7 +259,7 @@ class SQLiteStore:
         return self._transaction(self._each, items)  # type: ignore[return-value]
 
     def _each(
-        self, db: sqlite3.Connection, items: list[tuple[str, Event, str | None]]
+        self, db: sqlite3.Cursor, items: list[tuple[str, Event, str | None]]
     ) -> list[Step | Exception]:
         results: list[Step | Exception] = []
         for call_id, event, token in items:
@@ -361,7 +362,7 @@ class SQLiteStore:
         pruned = self._transaction(self._prune, keep_ended)
         return pruned  # type: ignore[return-value]
 
-    def _prune(self, db: sqlite3.Connection, keep_ended: int) -> int:
+    def _prune(self, db: sqlite3.Cursor, keep_ended: int) -> int:
         db.execute(sql.PRUNE_LINKS, (keep_ended,))
         pruned: int = db.execute(sql.PRUNE_CALLS, (keep_ended,)).rowcount
         _journal.prune_tokens(db, self.token_ttl)
@@ -402,7 +403,7 @@ class SQLiteStore:
         write that landed makes it a duplicate).
         """
         with self._lock:
-            return _journal.landed(self._db, token)
+            return _journal.landed(self._cursor, token)
 
     def close(self) -> None:
         """Close the connection (everything applied has already committed)."""
@@ -427,7 +428,7 @@ def _decoded(call_id: str, raw: bytes) -> Call:
     return call
 
 
-def _delete(db: sqlite3.Connection, call_id: str) -> int:
+def _delete(db: sqlite3.Cursor, call_id: str) -> int:
     links: int = db.execute(sql.DELETE_LINKS, (call_id,)).rowcount
     calls: int = db.execute(sql.DELETE_CALL, (call_id,)).rowcount
     return links + calls

@@ -45,7 +45,7 @@ LINKS = (
 )
 
 
-def create(db: sqlite3.Connection, path: str) -> None:
+def create(db: sqlite3.Cursor, path: str) -> None:
     """Create the tables, or migrate an older layout (inside the caller's transaction)."""
     version = db.execute("PRAGMA user_version").fetchone()[0]
     if version > LAYOUT:
@@ -73,12 +73,12 @@ def create(db: sqlite3.Connection, path: str) -> None:
     db.execute(f"PRAGMA user_version={LAYOUT}")
 
 
-def _columns(db: sqlite3.Connection, table: str) -> set[str]:
+def _columns(db: sqlite3.Cursor, table: str) -> set[str]:
     """The column names of ``table`` (empty: no such table)."""
     return {row[1] for row in db.execute(f"PRAGMA table_info({table})")}
 
 
-def _index_live_calls(db: sqlite3.Connection) -> None:
+def _index_live_calls(db: sqlite3.Cursor) -> None:
     """Fill ``in_flight`` and ``heard`` for the live calls of a migrated file (a call
     whose snapshot is corrupt is heard, and not in flight: its own apply says why)."""
     rows = db.execute("SELECT call_id, snapshot FROM calls WHERE ended IS NULL").fetchall()
