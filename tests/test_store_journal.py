@@ -55,7 +55,10 @@ def entries(steps: list[tf.Step]) -> list[Entry]:
 def journal_of(path: Path) -> list[JournalEntry]:
     """The whole journal of the file, read with plain sqlite3 (claiming nothing)."""
     with closing(sqlite3.connect(path)) as db:
-        rows = db.execute("SELECT seq, call_id, milestone, key FROM milestones ORDER BY seq")
+        rows = db.execute(
+            "SELECT seq, call_id, milestone, key FROM milestones"
+            " WHERE consumer IS NOT '' ORDER BY seq"  # '': acknowledged, kept as the newest
+        )
         return [JournalEntry(str(seq), c, Milestone(m), key) for seq, c, m, key in rows]
 
 
@@ -210,7 +213,13 @@ def test_ack_deletes_and_seqs_are_never_handed_out_again(tmp_path: Path) -> None
     with SQLiteStore(path, synchronous="NORMAL", journal=True) as reopened:
         again = run(reopened, SUCCESS, "call-a")  # pruned: it starts over
         assert entries(again) == entries(first)
-        assert reopened.claim_journal("bot") == journaled(again, first=5)
+        fresh = reopened.claim_journal("bot")
+        assert fresh == journaled(again, first=5)  # seq 4, the newest, was kept marked
+        assert reopened.ack_journal(claimed) == 0  # a stale ack removes nothing new
+        assert holders(path) == [(int(entry.id), "bot") for entry in fresh]  # the mark swept
+        assert reopened.ack_journal(fresh) == 4
+        assert holders(path) == [(8, "")]  # the newest, acknowledged, kept as the mark
+        assert reopened.claim_journal("bot", idle=0.0) == []
 
 
 def test_a_store_without_the_journal_writes_no_entries(tmp_path: Path) -> None:
@@ -424,8 +433,8 @@ def consumed(out: bytes) -> list[tuple[str, str]]:
 def sequence(path: Path) -> int:
     """The last seq the journal handed out (every entry ever written: 1 to it)."""
     with closing(sqlite3.connect(path)) as db:
-        row = db.execute("SELECT seq FROM sqlite_sequence WHERE name = 'milestones'").fetchone()
-    return 0 if row is None else int(row[0])
+        (last,) = db.execute("SELECT MAX(seq) FROM milestones").fetchone()
+    return 0 if last is None else int(last)
 
 
 def test_two_consumer_processes_draining_while_two_writers_write_get_each_entry_once(

@@ -8,7 +8,7 @@ entry to one consumer (``consumer``, ``claimed``: SQLite's ``julianday('now')``
 when it was handed), again to the same consumer (an instance restarted under
 its name takes back what it held), and to any consumer once its holder has not
 acknowledged it within ``idle`` seconds; :func:`ack` deletes entries acted on.
-An entry's ``seq`` is never handed out again (``AUTOINCREMENT``): its id.
+An entry's ``seq`` is never handed out again (see :data:`MILESTONES`): its id.
 
 A write given a token records ``token -> the step's milestone keys`` in the
 ``written`` table, in the same transaction (:func:`record_token`); :func:`landed`
@@ -32,10 +32,14 @@ DAY = 86_400.0
 
 MILESTONES = (
     "CREATE TABLE IF NOT EXISTS milestones ("
-    "seq INTEGER PRIMARY KEY AUTOINCREMENT, call_id TEXT NOT NULL, milestone TEXT NOT NULL,"
+    "seq INTEGER PRIMARY KEY, call_id TEXT NOT NULL, milestone TEXT NOT NULL,"
     " key TEXT NOT NULL DEFAULT '', consumer TEXT, claimed REAL)"
 )
-"""The journal's table (layout 3): ``AUTOINCREMENT``, so a seq is never used again."""
+"""The journal's table (layout 3). SQLite numbers a new row one past the highest ``seq``,
+and :func:`ack` never deletes the row with the highest (it marks it acknowledged:
+``consumer`` ``''``, never a consumer's name, until a newer row exists): so a seq is
+never handed out again, without ``AUTOINCREMENT``'s extra write per insert (a layout-2
+table, made with it, keeps it)."""
 
 WRITTEN = (
     "CREATE TABLE IF NOT EXISTS written ("
@@ -56,7 +60,15 @@ _CLAIM = (
     " OR claimed <= julianday('now') - ?2 ORDER BY seq LIMIT ?3)"
     " RETURNING seq, call_id, milestone, key"
 )
-_ACK = "DELETE FROM milestones WHERE seq = ?"
+_ACK = (
+    "DELETE FROM milestones WHERE seq = ? AND consumer IS NOT ''"
+    " AND seq < (SELECT MAX(seq) FROM milestones)"
+)
+_ACK_LAST = (
+    "UPDATE milestones SET consumer = '', claimed = NULL WHERE seq = ? AND consumer IS NOT ''"
+)
+_LAST = "SELECT MAX(seq) FROM milestones"
+_SWEEP = "DELETE FROM milestones WHERE consumer = '' AND seq < (SELECT MAX(seq) FROM milestones)"
 _TOKEN = "INSERT OR REPLACE INTO written (token, keys, at) VALUES (?, ?, julianday('now'))"
 _LANDED = "SELECT keys FROM written WHERE token = ?"
 _PRUNE_TOKENS = "DELETE FROM written WHERE at < julianday('now') - ?"
@@ -85,8 +97,15 @@ def ack_ids(entries: Iterable[JournalEntry]) -> list[tuple[int]]:
 
 
 def ack(db: sqlite3.Cursor, seqs: list[tuple[int]]) -> int:
-    """Delete the entries ``seqs`` (inside the caller's transaction); how many were there."""
+    """Delete the entries ``seqs`` (inside the caller's transaction); how many were there.
+
+    The newest entry, if acknowledged, is kept marked as such (see :data:`MILESTONES`);
+    entries so marked that are no longer the newest go now."""
     gone: int = db.executemany(_ACK, seqs).rowcount
+    (last,) = db.execute(_LAST).fetchone()
+    if last is not None and (last,) in seqs:
+        gone += db.execute(_ACK_LAST, (last,)).rowcount
+    db.execute(_SWEEP)
     return gone
 
 
