@@ -39,6 +39,10 @@ from transfer_fsm.store import advance, encode
 
 BACKEND = 1.5
 """Target: a store's ``apply`` <= this times its floor's bare transaction."""
+NORMAL_BACKEND = 2.0
+"""Target: ``SQLiteStore(synchronous="NORMAL").apply`` <= this times its floor."""
+JOURNAL = 1.25
+"""Target: a store's ``apply`` with its journal <= this times the same store's without it."""
 SYNCHRONOUS = "FULL"
 """``SQLiteStore``'s default ``synchronous`` pragma, which both sides use."""
 SELECT = "SELECT snapshot FROM calls WHERE call_id = ?"
@@ -187,34 +191,53 @@ def _sqlite_rows(
         store_path, floor_path = Path(directory) / "store.db", Path(directory) / "floor.db"
         store = store_class(store_path, synchronous=synchronous)
         floor = SQLiteFloor(floor_path, synchronous)
+        journaled = store_class(
+            Path(directory) / "journal.db", synchronous=synchronous, journal=True
+        )
         try:
             ns = medians(
                 {
                     "store": _each_round(batches, lambda batch: _time_apply(store.apply, batch)),
                     "floor": _each_round(batches, floor.run),
+                    "journal": _each_round(
+                        batches, lambda batch: _time_apply(journaled.apply, batch)
+                    ),
                 },
                 config.rounds,
             )
         finally:
             store.close()
             floor.db.close()
+            journaled.close()
         expected = _final_bytes(batches)
         stored, floored = _stored_sqlite(store_path), _stored_sqlite(floor_path)
     same = sum(stored.get(key) == raw == floored.get(key) for key, raw in expected.items())
     name = f"SQLiteStore (synchronous={synchronous})"
     floor_text = "BEGIN IMMEDIATE / SELECT / upsert / COMMIT, WAL"
     rows = _ratio_rows(name, floor_text, ns, config.store_applies)
-    if synchronous != SYNCHRONOUS:  # the figures without an fsync per commit: no target
-        rows[-1] = rows[-1]._replace(target="", ok=None)
+    if synchronous != SYNCHRONOUS:  # the figures without an fsync per commit
+        rows[-1] = rows[-1]._replace(
+            target=f"<= {NORMAL_BACKEND}", ok=ns["store"] / ns["floor"] <= NORMAL_BACKEND
+        )
+    journal = ns["journal"] / ns["store"]
+    rows.append(
+        Row(
+            f"{name}: journal=True / without it",
+            ratio_text(journal),
+            f"<= {JOURNAL}",
+            journal <= JOURNAL,
+        )
+    )
     return [*rows, _same_rows(name, same, len(expected))]
 
 
 def bench_sqlite(flows: list[Flow], config: Config) -> list[Row]:
     """``SQLiteStore.apply`` against BEGIN IMMEDIATE / SELECT / upsert / COMMIT.
 
-    With the store's default ``synchronous=FULL`` (the target: both sides wait
-    for an fsync per commit), then with ``NORMAL`` (no target), where no commit
-    waits for the disk and the store's own work shows.
+    With the store's default ``synchronous=FULL`` (both sides wait for an
+    fsync per commit: target 1.5), then with ``NORMAL`` (target 2.0), where no
+    commit waits for the disk and the store's own work shows; each with the
+    same store journaling (``journal=True``) against it without (target 1.25).
     """
     store_class, rows = _store_class("sqlite", "SQLiteStore")
     if store_class is None:
@@ -291,5 +314,7 @@ def bench_redis(flows: list[Flow], config: Config) -> list[Row]:
 
 
 def bench_backends(flows: list[Flow], config: Config) -> list[Row]:
-    """The SQLite and Redis rows."""
-    return bench_sqlite(flows, config) + bench_redis(flows, config)
+    """The SQLite and Redis rows, then the async stores' batching."""
+    from batching import bench_batching
+
+    return bench_sqlite(flows, config) + bench_redis(flows, config) + bench_batching(flows, config)

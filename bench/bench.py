@@ -83,6 +83,7 @@ server) (``pip install -e '.[bench,test]'``)::
 
     python bench/bench.py              # the full run (a few minutes)
     python bench/bench.py --quick      # a smaller smoke run
+    python bench/bench.py --only stores  # section 8 alone
     python bench/bench.py --rounds 9   # more rounds for a steadier median
 
 The modules: ``workload.py`` (the flows, the plan of calls, the event streams
@@ -107,7 +108,7 @@ from rivals import statemachine_factory, transitions_factory
 from scale import bench_big_body, bench_scale
 from sections import Row, bench_libraries, bench_memory, bench_parse, bench_reduce
 from stores import bench_stores
-from workload import FLOWS, RNG_SEED, Config, make_plan, templates_of
+from workload import FLOWS, RNG_SEED, Config, Flow, make_plan, templates_of
 
 FULL = Config(
     rounds=7,
@@ -166,18 +167,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
     parser.add_argument("--quick", action="store_true", help="a smaller smoke run")
     parser.add_argument("--rounds", type=_positive, help="rounds per median (default 7, quick 3)")
+    parser.add_argument(
+        "--only", choices=["stores"], help="run one section only (stores: section 8)"
+    )
     return parser.parse_args(argv)
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    config = QUICK if args.quick else FULL
-    if args.rounds:
-        config = replace(config, rounds=args.rounds)
-    started = time.perf_counter()
+def other_sections(flows: list[Flow], config: Config) -> list[Row]:
+    """Sections 1 to 7."""
     transitions_factory()  # fail early, with the install hint, if a library is missing
     statemachine_factory()
-    flows = list(FLOWS)
     templates = templates_of(flows)
     plan = make_plan(flows, config.calls, config.attempts, random.Random(RNG_SEED))
     rows = bench_reduce(plan, templates, config)
@@ -186,6 +185,17 @@ def main(argv: list[str] | None = None) -> int:
     rows += bench_memory(templates, config)
     rows += bench_scale(flows, config)
     rows += bench_big_body(config)
+    return rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    config = QUICK if args.quick else FULL
+    if args.rounds:
+        config = replace(config, rounds=args.rounds)
+    started = time.perf_counter()
+    flows = list(FLOWS)
+    rows = [] if args.only == "stores" else other_sections(flows, config)
     rows += bench_stores(flows, config)
     print(table(rows))
     print()

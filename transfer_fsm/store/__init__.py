@@ -5,7 +5,12 @@ use it. Every store offers the same small interface (:class:`Store`):
 
 - ``apply(call_id, event) -> Step``: an atomic read-step-write of one call;
 - ``apply_body(body) -> list[Step]``: parse a callback body, apply each event;
-- ``get(call_id) -> Call | None`` and ``link(call_id) -> Link | None``.
+- ``get(call_id) -> Call | None`` and ``link(call_id) -> Link | None``;
+- ``in_flight(limit)``, ``unheard(seconds, limit)`` and ``delete(call_id)``: a timer's questions.
+
+A durable store with a journal (:class:`JournaledStore`) adds
+``claim_journal`` / ``ack_journal`` (:class:`JournalEntry`) and write tokens
+(``apply(..., token=)``, ``landed``).
 
 (:class:`AsyncStore` is the same interface, awaited.)
 
@@ -28,6 +33,7 @@ from .core import (
     ConflictError,
     IncompleteBodyError,
     JournaledStore,
+    JournalEntry,
     Link,
     Store,
     advance,
@@ -37,14 +43,14 @@ from .core import (
 from .memory import MemoryStore
 
 if TYPE_CHECKING:
-    from .journal import JournalEntry
+    from .batch import BatchError
     from .redis import AsyncRedisStore, RedisStore, UnknownOutcomeError
     from .sqlite import AsyncSQLiteStore, SQLiteStore
 
 _LAZY = {
     "SQLiteStore": ".sqlite",
     "AsyncSQLiteStore": ".sqlite",
-    "JournalEntry": ".journal",
+    "BatchError": ".batch",
     "RedisStore": ".redis",
     "AsyncRedisStore": ".redis",
     "UnknownOutcomeError": ".redis",
@@ -62,6 +68,7 @@ __all__ = [
     "AsyncRedisStore",
     "AsyncStore",
     "AsyncSQLiteStore",
+    "BatchError",
     "BodyError",
     "Change",
     "ConflictError",
