@@ -178,28 +178,34 @@ def test_a_token_records_the_keys_its_write_committed(tmp_path: Path) -> None:
     items = events("success", "call-a")
     with SQLiteStore(path, synchronous="NORMAL", token_ttl=3600.0) as store:
         steps = [store.apply(c, e, token=f"write-{n}") for n, (c, e) in enumerate(items)]
-        assert [store.landed(f"write-{n}") for n in range(len(items))] == [
+        assert [store.landed(c, f"write-{n}") for n, (c, _) in enumerate(items)] == [
             done.milestone_keys for done in steps
         ]
-        assert store.landed(f"write-{len(items) - 1}") == (
+        assert store.landed("call-a", f"write-{len(items) - 1}") == (
             "call-a:1:transferCompleted",
             "call-a:callTerminated",
         )
         again = store.apply(*items[-1], token="again")  # a redelivery: a duplicate
-        assert (again.milestones, store.landed("again"), store.landed("never")) == ((), (), ())
+        assert (
+            again.milestones,
+            store.landed("call-a", "again"),
+            store.landed("call-a", "never"),
+        ) == ((), (), ())
         assert store.prune(keep_ended=5) == 0  # tokens younger than token_ttl stay
-        assert store.landed(f"write-{len(items) - 1}") != ()
+        assert store.landed("call-a", f"write-{len(items) - 1}") != ()
         for bad in ("", "x" * 201, 5):
             with pytest.raises(ValueError, match=r"^token must be a str of 1 to 200 characters"):
                 store.apply("call-b", tf.TransferRequested(), token=bad)  # type: ignore[arg-type]
             with pytest.raises(ValueError, match=r"^token must be a str of 1 to 200"):
-                store.landed(bad)  # type: ignore[arg-type]
+                store.landed("call-b", bad)  # type: ignore[arg-type]
         assert store.get("call-b") is None
-        assert store.landed("t" * 200) == ()
+        assert store.landed("call-a", "t" * 200) == ()
     with SQLiteStore(path, synchronous="NORMAL", token_ttl=0.0) as pruning:
         time.sleep(0.01)
         assert pruning.prune(keep_ended=5) == 0
-        assert [pruning.landed(f"write-{n}") for n in range(len(items))] == [()] * len(items)
+        assert [pruning.landed(c, f"write-{n}") for n, (c, _) in enumerate(items)] == [()] * len(
+            items
+        )
     with pytest.raises(ValueError, match=r"^token_ttl must be seconds, 0 or more, not -1$"):
         SQLiteStore(path, token_ttl=-1)
 
@@ -274,7 +280,7 @@ def test_a_failed_write_in_a_group_fails_only_its_own_apply(tmp_path: Path) -> N
 
 def test_a_cancelled_apply_may_land_and_its_token_says_so(tmp_path: Path) -> None:
     """The await is cancelled while the worker waits for the write lock; the worker
-    then commits. ``landed(token)`` gives the keys: act on them, do not apply again."""
+    then commits. ``landed(call_id, token)`` gives the keys: act on them, do not apply again."""
     path = tmp_path / "calls.db"
     ended = tf.call_gone("call-a")
 
@@ -292,8 +298,10 @@ def test_a_cancelled_apply_may_land_and_its_token_says_so(tmp_path: Path) -> Non
                 await task
             except asyncio.CancelledError:
                 cancelled = True
-            keys = await store.landed("w-1")  # runs after the cancelled apply on the worker
-            unlanded = await store.landed("w-2")
+            keys = await store.landed(
+                "call-a", "w-1"
+            )  # runs after the cancelled apply on the worker
+            unlanded = await store.landed("call-a", "w-2")
             return cancelled, keys, unlanded, await store.apply("call-a", ended, token="w-2")
 
     cancelled, keys, unlanded, again = asyncio.run(main())
@@ -315,11 +323,11 @@ def test_the_sqlite_stores_are_the_journaled_stores_core_declares(tmp_path: Path
     with SQLiteStore(tmp_path / "calls.db", synchronous="NORMAL") as sqlite_store:
         journaled: JournaledStore = sqlite_store
         plain: Store = sqlite_store
-        assert (journaled.landed("t"), plain.in_flight(), memory.in_flight()) == ((), [], [])
+        assert (journaled.landed("c", "t"), plain.in_flight(), memory.in_flight()) == ((), [], [])
 
     async def main() -> tuple[str, ...]:
         async with AsyncSQLiteStore(tmp_path / "calls.db", synchronous="NORMAL") as store:
             face: AsyncJournaledStore = store
-            return await face.landed("t")
+            return await face.landed("c", "t")
 
     assert asyncio.run(main()) == ()

@@ -185,13 +185,15 @@ def test_an_apply_that_rolls_back_adds_nothing(tmp_path: Path) -> None:
         with pytest.raises(SnapshotError):
             store.apply("call-c", tf.call_gone("call-c"), token="t-3")
         assert rows(path) == before  # neither the snapshot nor any entry
-        assert [store.landed(token) for token in ("t-1", "t-2", "t-3")] == [(), (), ()]
+        assert [
+            store.landed(c, t) for c, t in (("call-a", "t-1"), ("call-b", "t-2"), ("call-c", "t-3"))
+        ] == [(), (), ()]
         with closing(sqlite3.connect(path)) as db:
             db.execute("DROP TRIGGER refuse")
             db.commit()
         ended = store.apply("call-a", last[0], token="t-1")
         assert ended.milestones == (Milestone.TRANSFER_COMPLETED, Milestone.CALL_TERMINATED)
-        assert store.landed("t-1") == ended.milestone_keys
+        assert store.landed("call-a", "t-1") == ended.milestone_keys
         assert journal_of(path) == journaled([*steps, ended])
         assert rows(path)[0][0] == ("call-a", encode(ended.call), 1)
 

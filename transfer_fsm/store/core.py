@@ -35,6 +35,7 @@ from ..request import consultation_fate
 from ..rules import IN_FLIGHT_STATUSES
 from ..snapshot import SnapshotError
 from ..values import Call, CallState, LegFate, Milestone, describe_value
+from .encoding import fast_encode
 
 Body = bytes | str | Mapping[str, object]
 
@@ -118,6 +119,13 @@ def check_limit(limit: object, most: int = 1_000_000) -> None:
     """Raise ``ValueError`` unless ``limit`` is an int of 1 to ``most``."""
     if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= most:
         raise ValueError(f"limit must be an int of 1 to {most}, not {limit!r}")
+
+
+def check_token(token: object) -> None:
+    """Raise ``ValueError`` unless ``token`` can name a write: a str of 1 to 200
+    characters, on one line."""
+    if not isinstance(token, str) or not 0 < len(token) <= 200 or "\n" in token:
+        raise ValueError(f"token must be a str of 1 to 200 characters, not {token!r}")
 
 
 def check_seconds(name: str, value: object) -> float:
@@ -249,8 +257,8 @@ class SnapshotCache:
         return call
 
     def encode(self, call_id: str, call: Call) -> bytes:
-        """:func:`encode`, keeping the bytes for the next read."""
-        raw = encode(call)
+        """:func:`encode` (by its fast path when it serves), keeping the bytes for the next read."""
+        raw = fast_encode(call) or encode(call)
         self.keep(call_id, raw, call)
         return raw
 

@@ -25,7 +25,7 @@ import sqlite3
 from collections.abc import Iterable
 
 from ..values import Milestone
-from .core import JournalEntry, check_claim, entry_ids
+from .core import JournalEntry, check_claim, check_token, entry_ids
 
 DAY = 86_400.0
 """Seconds in a day: ``julianday`` counts days."""
@@ -109,21 +109,21 @@ def ack(db: sqlite3.Cursor, seqs: list[tuple[int]]) -> int:
     return gone
 
 
-def check_token(token: object) -> None:
-    """Raise ``ValueError`` unless ``token`` is a str of 1 to 200 characters."""
-    if not isinstance(token, str) or not 0 < len(token) <= 200:
-        raise ValueError(f"token must be a str of 1 to 200 characters, not {token!r}")
+def _named(call_id: str, token: str) -> str:
+    """The ``written`` row's name of the write to ``call_id`` named ``token`` (a token
+    names a write to one call: two calls' writes may share one)."""
+    return json.dumps([call_id, token])
 
 
-def record_token(db: sqlite3.Cursor, token: str, keys: tuple[str, ...]) -> None:
+def record_token(db: sqlite3.Cursor, call_id: str, token: str, keys: tuple[str, ...]) -> None:
     """Record that the write ``token`` committed the milestone ``keys`` (in its transaction)."""
-    db.execute(_TOKEN, (token, json.dumps(keys)))
+    db.execute(_TOKEN, (_named(call_id, token), json.dumps(keys)))
 
 
-def landed(db: sqlite3.Cursor, token: str) -> tuple[str, ...]:
-    """The keys recorded for ``token``, ``()`` for none."""
+def landed(db: sqlite3.Cursor, call_id: str, token: str) -> tuple[str, ...]:
+    """The keys recorded for the write to ``call_id`` named ``token``, ``()`` for none."""
     check_token(token)
-    row = db.execute(_LANDED, (token,)).fetchone()
+    row = db.execute(_LANDED, (_named(call_id, token),)).fetchone()
     return () if row is None else tuple(json.loads(row[0]))
 
 

@@ -62,6 +62,7 @@ from .core import (
     check_claim,
     check_limit,
     check_seconds,
+    check_token,
 )
 from .redis_batch import (
     CONNECTION_ERRORS,
@@ -153,7 +154,7 @@ class _Base(Generic[ClientT]):
 
     def _item(self, call_id: str, event: Event, token: str | None) -> Item:
         if token is not None:
-            reads.check_token(token)
+            check_token(token)
         return Item(call_id, event, token)
 
     def _claim(self, consumer: str, limit: int, idle: float) -> reads.Rounds[list[JournalEntry]]:

@@ -34,6 +34,7 @@ from ..report import Step
 from ..snapshot import SnapshotError
 from ..values import Call, CallState
 from .core import ConflictError, SnapshotCache, advance, encode, in_flight, journal_rows
+from .encoding import fast_encode
 from .redis_keys import APPLY, IF_LINKED, Keys
 
 Command = tuple[Any, ...]
@@ -262,7 +263,7 @@ def _plan(options: Options, item: Item) -> tuple[Command, str | None]:
     if item.token is None:
         item.token = uuid.uuid4().hex  # every write is named: an unknown outcome can be asked
     rows = journal_rows(step)
-    raw = encode(write)
+    raw = fast_encode(write) or encode(write)
     item.new = (raw, write)
     ended = write[1] is _TERMINATED
     ttl = options.ended_ttl if ended else None

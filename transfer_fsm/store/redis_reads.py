@@ -15,7 +15,15 @@ from redis.exceptions import ResponseError
 
 from ..snapshot import SnapshotError
 from ..values import Call, CallState, Milestone
-from .core import JournalEntry, Link, SnapshotCache, decode, entry_ids, in_flight, link_of
+from .core import (
+    JournalEntry,
+    Link,
+    SnapshotCache,
+    check_token,
+    entry_ids,
+    in_flight,
+    link_of,
+)
 from .redis_batch import Command, Options
 from .redis_keys import DELETE, IF_LINKED, OLDEST
 
@@ -50,7 +58,7 @@ def link(options: Options, call_id: str) -> Rounds[Link | None]:
     for reply, of in ((raw, call_id), (linked, call_id)):
         if isinstance(reply, BaseException):
             raise _corrupt(of, reply) if isinstance(reply, ResponseError) else reply
-    call, primary = decode(call_id, raw), None
+    call, primary = options.cache.decode(call_id, raw), None
     if linked is not None:
         primary_id = _text(linked)
         primary = yield from get(options, primary_id)
@@ -242,12 +250,6 @@ def ack(options: Options, group: str, entries: Iterable[JournalEntry]) -> Rounds
         if isinstance(reply, BaseException):
             raise reply
     return sum(int(reply) for reply in replies[1::2])
-
-
-def check_token(token: object) -> None:
-    """``ValueError`` unless ``token`` can name a write: text of 1 to 200 characters, one line."""
-    if not isinstance(token, str) or not 0 < len(token) <= 200 or "\n" in token:
-        raise ValueError(f"token must be text of 1 to 200 characters, not {token!r}")
 
 
 def _corrupt(call_id: str, error: BaseException) -> BaseException:

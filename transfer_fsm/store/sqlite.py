@@ -41,11 +41,11 @@ from .core import (
     advance,
     check_limit,
     check_seconds,
+    check_token,
     decode,
     in_flight,
     link_of,
 )
-from .encoding import fast_encode
 from .sqlite_layout import LAYOUT, create
 
 _T = TypeVar("_T")
@@ -164,7 +164,7 @@ class SQLiteStore:
         about another call).
         """
         if token is not None:
-            _journal.check_token(token)
+            check_token(token)
         db = self._cursor  # one cursor, reused: no cursor made per statement
         with self._lock:
             db.execute("BEGIN IMMEDIATE")
@@ -185,11 +185,7 @@ class SQLiteStore:
         done, call, link, ended = advance(call_id, stored, event)
         if call is None:
             return done, call, link, ended, stored, None, row
-        raw = fast_encode(call)  # encode's bytes, fast, for the calls reduce makes
-        if raw is None:
-            raw = self._cache.encode(call_id, call)
-        else:
-            self._cache._keep(call_id, raw, call)
+        raw = self._cache.encode(call_id, call)
         return done, call, link, ended, stored, raw, row
 
     def _write(self, db: sqlite3.Cursor, call_id: str, token: str | None, read: _Read) -> Step:
@@ -231,7 +227,7 @@ class SQLiteStore:
                     rows = [(call_id, m.value, k) for m, k in zip(milestones, keys, strict=True)]
                     db.executemany(_journal.INSERT, rows)
             if token is not None:
-                _journal.record_token(db, token, keys)
+                _journal.record_token(db, call_id, token, keys)
         return done
 
     def apply_many(self, items: Iterable[tuple[str, Event]]) -> list[Step]:
@@ -265,7 +261,7 @@ class SQLiteStore:
         for call_id, event, token in items:
             try:
                 if token is not None:
-                    _journal.check_token(token)
+                    check_token(token)
                 read = self._read(db, call_id, event)
             except sqlite3.Error:
                 raise  # the file, not the item
@@ -395,15 +391,15 @@ class SQLiteStore:
         gone = self._transaction(_journal.ack, seqs)
         return gone  # type: ignore[return-value]
 
-    def landed(self, token: str) -> tuple[str, ...]:
-        """The milestone keys the write named ``token`` committed.
+    def landed(self, call_id: str, token: str) -> tuple[str, ...]:
+        """The milestone keys the write to ``call_id`` named ``token`` committed.
 
         ``()`` when that write did not land, or landed with no milestones
         (or its token was pruned): applying its event again is then safe (a
         write that landed makes it a duplicate).
         """
         with self._lock:
-            return _journal.landed(self._cursor, token)
+            return _journal.landed(self._cursor, call_id, token)
 
     def close(self) -> None:
         """Close the connection (everything applied has already committed)."""

@@ -23,8 +23,7 @@ from typing import ParamSpec, TypeVar
 from ..events import Event
 from ..report import Step
 from ..values import Call
-from . import journal as _journal
-from .core import Body, JournalEntry, Link
+from .core import Body, JournalEntry, Link, check_token
 from .sqlite import TOKEN_TTL, SQLiteStore
 
 _P = ParamSpec("_P")
@@ -83,7 +82,7 @@ class AsyncSQLiteStore:
     async def apply(self, call_id: str, event: Event, *, token: str | None = None) -> Step:
         """See :meth:`SQLiteStore.apply`; committed with the other applies waiting then."""
         if token is not None:
-            _journal.check_token(token)
+            check_token(token)
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Step] = loop.create_future()
         self._waiting.append((call_id, event, token, future, loop))
@@ -162,9 +161,9 @@ class AsyncSQLiteStore:
         """See :meth:`SQLiteStore.ack_journal`."""
         return await self._run(self.store.ack_journal, list(entries))
 
-    async def landed(self, token: str) -> tuple[str, ...]:
+    async def landed(self, call_id: str, token: str) -> tuple[str, ...]:
         """See :meth:`SQLiteStore.landed`."""
-        return await self._run(self.store.landed, token)
+        return await self._run(self.store.landed, call_id, token)
 
     async def aclose(self) -> None:
         """Close the store and stop the worker thread."""
