@@ -4,7 +4,8 @@ The profile comes from ``HYPOTHESIS_PROFILE``; without it, ``ci`` when the
 ``CI`` variable is set (as ``.ci/run`` sets it) and ``dev`` otherwise.
 
 The ``redis_url`` and ``redis_client`` fixtures (a real redis-server) come from
-``tests/servers.py``.
+``tests/servers.py``; the ``redis_cluster_url`` and ``redis_cluster_client`` fixtures
+(a real 3-primary Redis Cluster) from ``tests/cluster.py``.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import os
 
 from hypothesis import HealthCheck, settings
 
-pytest_plugins = ["servers"]
+pytest_plugins = ["servers", "cluster"]
 
 settings.register_profile(
     "ci",
