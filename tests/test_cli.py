@@ -307,7 +307,7 @@ def test_a_call_id_no_terminal_could_show_is_refused_by_the_replay(tmp_path: Pat
     assert (status, err) == (1, "python -m transfer_fsm replay: 1 of 1 body rejected\n")
     assert out.splitlines()[1] == (
         "body 1: rejected: $.value[0].resourceUrl: expected a call id (text UTF-8 can carry,"
-        " with no control characters), found the string 'c\\ud800'"
+        " with no control characters, 256 characters at most), found the string 'c\\ud800'"
         " (a lone surrogate, U+D800, at offset 1)"
     )
 

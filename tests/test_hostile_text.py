@@ -39,7 +39,7 @@ from transfer_fsm import (
 )
 from transfer_fsm.store import SQLiteStore
 
-ID = "a call id (text UTF-8 can carry, with no control characters)"
+ID = "a call id (text UTF-8 can carry, with no control characters, 256 characters at most)"
 CARRIED = "text UTF-8 can carry (no lone surrogate)"
 CALLS = "/communications/calls/"
 # Each C0 and C1 control's ends, DEL, and the ones JSON writers escape by name.
@@ -81,7 +81,8 @@ def test_the_issue_repro_a_lone_surrogate_call_id_never_reaches_sqlite(tmp_path:
                 store.apply_body(json.dumps(poison).encode())
             assert str(caught.value) == (
                 "$.value[0].resourceUrl: expected a call id (text UTF-8 can carry, with no"
-                " control characters), found the string '\\ud800' (a lone surrogate, U+D800,"
+                " control characters, 256 characters at most), found the string '\\ud800'"
+                " (a lone surrogate, U+D800,"
                 " at offset 0)"
             )
         assert store.get(CALL_ID) == before
@@ -136,6 +137,8 @@ ANY_TEXT = st.text(st.characters(exclude_categories=()), min_size=1)  # lone sur
 
 
 def _clean(text: str) -> bool:
+    if len(text) > 256:
+        return False
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
@@ -230,7 +233,9 @@ def test_ids_with_a_control_are_refused_by_the_builders_naming_the_argument(bad:
         with pytest.raises(ValueError, match=f"^{re.escape(name)}: expected an id ") as caught:
             build()
         message = str(caught.value)
-        assert message.startswith(f"{name}: expected an id with no control characters, ")
+        assert message.startswith(
+            f"{name}: expected an id with no control characters, 256 characters at most, "
+        )
         assert message.endswith(f"{got}(a control character, U+{ord(bad):04X}, at offset 1)")
 
 
@@ -307,3 +312,43 @@ def test_transfer_overdue_refuses_a_time_no_double_carries(
     with pytest.raises(ValueError, match=f"^{re.escape(message)}$") as caught:
         tf.transfer_overdue(call, now=now, timeout=timeout)
     assert type(caught.value) is ValueError
+
+
+# --------------------------------------------------------------------------
+# 4. Ids too long to be Graph's (junk that would otherwise fill a store)
+# --------------------------------------------------------------------------
+
+LONGEST = "c" * 256
+TOO_LONG = "c" * 257
+TOO_LONG_SHOWN = f"{tf.values.describe_value(TOO_LONG)} (257 characters)"
+
+
+def test_a_call_id_of_256_characters_is_kept_everywhere() -> None:
+    body = {"value": [{"changeType": "deleted", "resourceUrl": CALLS + LONGEST}]}
+    assert [event.call_id for event in tf.parse_notifications(body)] == [LONGEST]
+    assert tf.parse_call_resource({"id": LONGEST}).call_id == LONGEST
+    assert tf.call_gone(LONGEST).call_id == LONGEST
+    request = tf.consultative_transfer(User("u"), LONGEST)
+    assert request.event.replaces_call_id == LONGEST
+
+
+def test_a_call_id_of_257_characters_is_refused_at_its_field() -> None:
+    """A 100 kB junk id is refused the same way: nothing of it reaches a store."""
+    for bad in (TOO_LONG, "c" * 100_000):
+        shown = f"{tf.values.describe_value(bad)} ({len(bad)} characters)"
+        for key in ("resourceUrl", "resource"):
+            body = {"value": [{"changeType": "deleted", key: CALLS + bad}]}
+            with pytest.raises(NotificationError) as caught:
+                tf.parse_notifications(body)
+            assert (caught.value.path, caught.value.expected, caught.value.found) == (
+                f"$.value[0].{key}",
+                ID,
+                shown,
+            )
+    with pytest.raises(NotificationError) as caught:
+        tf.parse_call_resource({"id": TOO_LONG})
+    assert (caught.value.path, caught.value.found) == ("$.id", TOO_LONG_SHOWN)
+    with pytest.raises(ValueError, match=re.escape(f"call_id: {ID}, got {TOO_LONG_SHOWN}")):
+        tf.call_gone(TOO_LONG)
+    with pytest.raises(ValueError, match=r"^replaces_call_id: expected an id .* 256 characters"):
+        tf.consultative_transfer(User("u"), TOO_LONG)

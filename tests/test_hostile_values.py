@@ -285,7 +285,7 @@ SURROGATE_CASES: list[tuple[str, Body, object]] = [
         (
             "refused",
             "$.value[0].resourceUrl",
-            "a call id (text UTF-8 can carry, with no control characters)",
+            "a call id (text UTF-8 can carry, with no control characters, 256 characters at most)",
             "the string '\\ud800' (a lone surrogate, U+D800, at offset 0)",
         ),
     ),

@@ -23,7 +23,7 @@ from .events import (
     OperationNotification,
     ResourceNotification,
 )
-from .text import CALL_ID, CARRIED, id_flaw, text_flaw
+from .text import CALL_ID, CARRIED, MAX_ID_LENGTH, id_flaw, text_flaw
 from .values import Audio, CallState, ChangeType, ResultInfo, describe_value
 
 _new = tuple.__new__
@@ -160,7 +160,8 @@ def parse_call_resource(
     with is a late copy here too). A ``GET`` answered 404 means the call is
     gone: reduce :func:`call_gone` instead. Raises :class:`NotificationError`
     naming the JSON path, as :func:`parse_notifications` does (an ``id`` that
-    is not text UTF-8 can carry, or that holds a control character, at ``$.id``).
+    is not text UTF-8 can carry, holds a control character or is longer than
+    256 characters, at ``$.id``).
     """
     doc = decode(body)
     if not _is_mapping(doc):
@@ -233,8 +234,8 @@ def _events_of(notification: Any, events: list[Notification]) -> None:
         rest: Sequence[str] = _NO_REST
     else:
         call_id, rest = _split(url, key)
-    if not (call_id.isascii() and call_id.isprintable()):  # else no control, no surrogate
-        _check_id(call_id, f".{key}")
+    if len(call_id) > MAX_ID_LENGTH or not (call_id.isascii() and call_id.isprintable()):
+        _check_id(call_id, f".{key}")  # else short, no control character, no surrogate
     data = notification.get("resourceData")
     if not rest:
         if type(data) is list:

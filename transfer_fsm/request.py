@@ -20,7 +20,7 @@ import re
 from typing import Any, NamedTuple
 
 from .rules import IN_FLIGHT_STATUSES, LEG_FATE, STATE_BLOCKER, STATUS_BLOCKER
-from .text import id_flaw
+from .text import MAX_ID_LENGTH, id_flaw
 from .values import (
     Blocker,
     Call,
@@ -115,7 +115,7 @@ def consultative_transfer(
     :func:`consultation_fate`). The other arguments are those of
     :func:`blind_transfer`. Raises ``ValueError`` as it does, and for a
     missing or empty ``replaces_call_id``, or one that is no call id (text
-    UTF-8 can carry, with no control characters).
+    UTF-8 can carry, with no control characters, 256 characters at most).
     """
     if replaces_call_id is None:
         raise ValueError("replaces_call_id: a consultative transfer needs the consultation call id")
@@ -196,11 +196,14 @@ def _nonempty(value: object, name: str) -> str:
 
 
 def _id(value: object, name: str) -> str:
-    """A non-blank id that UTF-8 can carry, holding no control character."""
+    """A non-blank id that UTF-8 can carry, holding no control character, not too long."""
     text = _nonempty(value, name)
     wrong = id_flaw(text)
     if wrong is not None:
-        raise ValueError(f"{name}: expected an id with no control characters, got {wrong}")
+        raise ValueError(
+            f"{name}: expected an id with no control characters,"
+            f" {MAX_ID_LENGTH} characters at most, got {wrong}"
+        )
     return text
 
 

@@ -3,7 +3,8 @@
 JSON can spell a lone surrogate (``"\\ud800"``) that no UTF-8 can carry, and
 control characters. A call id is a store's key (an SQLite column, a Redis
 key) and goes into log lines: it must be text UTF-8 can carry, with no
-control character (C0, DEL or C1). A string a ``Call`` keeps (a
+control character (C0, DEL or C1), and at most :data:`MAX_ID_LENGTH`
+characters (Graph's are 36), so junk ids cannot fill a store. A string a ``Call`` keeps (a
 ``terminationReason``, a ``replacesContext``, a ``resultInfo.message``) must be
 text UTF-8 can carry, so that any snapshot can be written as UTF-8 JSON; a
 control character is fine there (JSON escapes it).
@@ -15,7 +16,13 @@ import re
 
 from .values import describe_value
 
-CALL_ID = "a call id (text UTF-8 can carry, with no control characters)"
+MAX_ID_LENGTH = 256
+"""The longest call id the library accepts, in characters (Graph's ids have 36)."""
+
+CALL_ID = (
+    f"a call id (text UTF-8 can carry, with no control characters, {MAX_ID_LENGTH} characters"
+    " at most)"
+)
 """What a call id is, as errors say it."""
 
 CARRIED = "text UTF-8 can carry (no lone surrogate)"
@@ -28,6 +35,8 @@ _NOT_CARRIED = re.compile(f"[{_SURROGATE}]").search
 
 def id_flaw(text: str) -> str | None:
     """What is wrong with ``text`` as a call id, ``None`` when nothing is."""
+    if len(text) > MAX_ID_LENGTH:
+        return f"{describe_value(text)} ({len(text)} characters)"
     found = _NOT_IN_ID(text)
     return None if found is None else _flaw(text, found.start())
 

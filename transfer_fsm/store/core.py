@@ -243,16 +243,26 @@ class SnapshotCache:
             return entry[1]
         call = decode(call_id, raw)
         if call is not None:
-            self._keep(call_id, raw, call)
+            self.keep(call_id, raw, call)
         return call
 
     def encode(self, call_id: str, call: Call) -> bytes:
         """:func:`encode`, keeping the bytes for the next read."""
         raw = encode(call)
-        self._keep(call_id, raw, call)
+        self.keep(call_id, raw, call)
         return raw
 
-    def _keep(self, call_id: str, raw: bytes | str, call: Call) -> None:
+    def last(self, call_id: str) -> tuple[bytes | str, Call] | None:
+        """The bytes ``call_id`` was last read or written as, with its call (if kept)."""
+        return self._entries.get(call_id)
+
+    def forget(self, call_id: str) -> None:
+        """Keep nothing for ``call_id`` (it was deleted)."""
+        with self._lock:
+            self._entries.pop(call_id, None)
+
+    def keep(self, call_id: str, raw: bytes | str, call: Call) -> None:
+        """Remember that ``call_id`` is stored as ``raw``, which decodes to ``call``."""
         entries = self._entries
         with self._lock:
             entries.pop(call_id, None)  # to the end: the newest

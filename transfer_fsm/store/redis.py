@@ -1,54 +1,48 @@
-"""``RedisStore`` and ``AsyncRedisStore``: calls kept in Redis, shared by many processes.
+"""``RedisStore`` and ``AsyncRedisStore``: calls kept in Redis or a Redis Cluster.
 
 Needs redis-py (``pip install 'transfer-fsm[redis]'``). The store is given a
-client (``redis.Redis`` or ``redis.asyncio.Redis``) and never closes it.
+client (``redis.Redis``, ``redis.cluster.RedisCluster``, or their
+``redis.asyncio`` twins) and never closes it. The keys, their shards and the
+scripts are described in :mod:`transfer_fsm.store.redis_keys`: every key one
+apply writes shares a hash slot, so one Lua script writes the call, its
+indexes, its journal entries and its write token atomically, on a single
+server and on a Cluster alike.
 
-Keys, under the store's ``prefix`` (default ``transfer_fsm:``):
-
-- ``{prefix}call:{call_id}``: the call's snapshot (:func:`~transfer_fsm.store.encode`);
-- ``{prefix}link:{consultation_id}``: the id of the primary call whose
-  consultative transfer request named that consultation call.
-
-``apply`` is optimistic: WATCH the call's key, GET it, step it, and write it
-back in one MULTI/EXEC round trip, which Redis refuses if another writer
-changed the key since the WATCH; then it reads again and retries (counted in
-``conflicts``), at most ``max_retries`` times before raising
-:class:`~transfer_fsm.store.ConflictError`. An event that changes nothing
-writes nothing. A step whose write Redis refused is never reported: it is
-recomputed from what the winner wrote, so each milestone is reported once
-across every process sharing the server.
+``apply`` is a compare-and-set: the store steps the call as it believes it is
+stored (what it last read or wrote; a call it never saw, as absent) and the
+script writes the result only if the call is still stored so; otherwise it
+answers what is stored, and the step is worked out again from that (a lost
+race, counted in ``conflicts`` when the belief had been read; at most
+``max_retries`` times before :class:`~transfer_fsm.store.ConflictError`).
+One round trip when the belief is right. A step whose write did not land is
+never reported, so each milestone is reported by one writer. The asyncio
+store sends every apply waiting at that moment in one pipeline.
 
 Expiry: with ``ended_ttl`` (seconds), every write of a terminated call sets
-that expiry on its key, and on the link its current request made (so the two
-go together); a live call and its link never expire. Until it expires the
-terminated snapshot is the call's tombstone: a late notification finds the
-call ended. After it expired, a late notification starts the call over as a
-new one; choose ``ended_ttl`` longer than Graph's redelivery window, or leave
-it ``None`` (the default) to keep ended calls until you delete them. A link an
-earlier attempt of the same call made (to another consultation call) is not
-given the expiry, nor is a link another primary has since taken over (the
-expiry is set only while the link still names this call).
+that expiry on its key and its legs, and on each link its requests made
+while the link still names it. A live call never expires. Until it expires
+the terminated snapshot is the call's tombstone; choose ``ended_ttl`` longer
+than Graph's redelivery window, or leave it ``None`` (kept until deleted).
 
-Failures: a connection error or timeout before EXEC (on the WATCH, the GET)
-raises the client's own ``redis.exceptions.ConnectionError`` (or
-``TimeoutError``): nothing was written. One during EXEC raises
-:class:`UnknownOutcomeError`: the write may or may not have landed, and the
-store does not retry it (a retry would read its own write and report a
-duplicate, losing the milestone). A key that is not a Redis string under a
-call's name raises :class:`~transfer_fsm.SnapshotError` for that call.
+Failures: a connection error before the script was sent raises the client's
+own ``redis.exceptions.ConnectionError`` (or ``TimeoutError``). One while it
+was on its way raises :class:`UnknownOutcomeError`, with the write's
+``token``: :meth:`RedisStore.landed` tells whether it landed. A key of
+another type than a string under a call's name raises
+:class:`~transfer_fsm.SnapshotError` for that call.
 """
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
-from typing import Any, Generic, NamedTuple, TypeVar
+import asyncio
+import itertools
+from collections.abc import Generator, Iterable
+from typing import Any, Generic, TypeVar
 
 try:
     import redis
     import redis.asyncio
-    from redis.exceptions import ResponseError, WatchError
+    from redis.exceptions import ResponseError
 except ImportError as error:  # pragma: no cover - exercised in a subprocess
     raise ImportError(
         "transfer_fsm.store.redis needs redis-py: pip install 'transfer-fsm[redis]'"
@@ -56,236 +50,181 @@ except ImportError as error:  # pragma: no cover - exercised in a subprocess
 
 from ..events import Event
 from ..report import Step
-from ..snapshot import SnapshotError
-from ..values import Call, CallState
+from ..values import Call
+from . import redis_reads as reads
 from .core import (
     Body,
-    ConflictError,
+    JournalEntry,
     Link,
-    SnapshotCache,
-    advance,
     apply_each,
     apply_each_async,
-    decode,
-    link_of,
+    check_claim,
+    check_limit,
+    check_seconds,
 )
+from .redis_batch import CONNECTION_ERRORS, Command, Item, Options, UnknownOutcomeError, applying
+from .redis_keys import SHARDS, Keys, check_prefix, check_shards
 
 __all__ = ["AsyncRedisStore", "RedisStore", "UnknownOutcomeError"]
 
-_TERMINATED = CallState.TERMINATED
-
-_CONNECTION_ERRORS = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
-"""What redis-py turns into a ``WatchError`` when it happens while a key is watched."""
-
-_EXPIRE_IF_LINKED = (
-    "if redis.pcall('GET', KEYS[1]) == ARGV[1] then "
-    "return redis.call('EXPIRE', KEYS[1], ARGV[2]) end return 0"
-)
-"""EXPIRE the link ``KEYS[1]`` only while it names primary ``ARGV[1]`` (``ARGV[2]``: seconds)."""
-
-
-class UnknownOutcomeError(redis.exceptions.ConnectionError):
-    """The connection failed during the write (EXEC): it may or may not have landed.
-
-    ``call_id`` is the call; ``step`` the step the write would have reported
-    had it landed (``step.call`` the call it wrote). The store does not retry:
-    compare ``store.get(call_id)`` with ``step.call`` once the server answers,
-    or let Graph redeliver (a landed write makes the redelivery a duplicate).
-    A ``redis.exceptions.ConnectionError``, so handlers of that catch it.
-    """
-
-    def __init__(self, call_id: str, step: Step) -> None:
-        self.call_id = call_id
-        self.step = step
-        super().__init__(
-            f"call {call_id!r}: the connection failed during the write of its step "
-            f"({step.outcome.value}, milestones {[m.value for m in step.milestones]}); "
-            "the write may or may not have landed"
-        )
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (type(self), (self.call_id, self.step))
-
-
-Command = tuple[Any, ...]
-"""One Redis command and its arguments, as ``execute_command`` takes them."""
-
-ClientT = TypeVar("ClientT", "redis.Redis", "redis.asyncio.Redis")
-
-
-class _Plan(NamedTuple):
-    """What one attempt at applying an event decided, from the call as read."""
-
-    step: Step
-    writes: list[Command] | None
-    """The commands to run between MULTI and EXEC; ``None``: nothing to write."""
+ClientT = TypeVar("ClientT")
+_T = TypeVar("_T")
 
 
 class _Base(Generic[ClientT]):
-    """What both faces share: options, key names, the writes of a change, the retry bound."""
-
-    __slots__ = (
-        "_cache",
-        "_client",
-        "_conflicts_lock",
-        "conflicts",
-        "ended_ttl",
-        "max_retries",
-        "prefix",
-    )
+    """What both faces share: the options, the key names, the checks of arguments."""
 
     def __init__(
         self,
         client: ClientT,
         *,
         prefix: str = "transfer_fsm:",
+        shards: int = SHARDS,
         ended_ttl: int | None = None,
         max_retries: int = 100,
+        journal: bool = False,
+        group: str = "transfer_fsm",
+        token_ttl: int = 3600,
     ) -> None:
         if ended_ttl is not None and (type(ended_ttl) is not int or ended_ttl < 1):
             raise ValueError(f"ended_ttl must be None or whole seconds, 1 or more: {ended_ttl!r}")
         if type(max_retries) is not int or max_retries < 0:
             raise ValueError(f"max_retries must be 0 or more, not {max_retries!r}")
-        self._client: ClientT = client
-        self.prefix = prefix
-        """Prepended to every key the store reads and writes."""
-        self.ended_ttl = ended_ttl
-        """Seconds an ended call (and its link) is kept; ``None``: kept until deleted."""
-        self.max_retries = max_retries
+        if type(token_ttl) is not int or token_ttl < 1:
+            raise ValueError(f"token_ttl must be whole seconds, 1 or more: {token_ttl!r}")
+        if not isinstance(journal, bool):
+            raise ValueError(f"journal must be True or False, not {journal!r}")
+        if not isinstance(group, str) or not group:
+            raise ValueError(f"group must be a non-empty name, not {group!r}")
+        keys = Keys(check_prefix(prefix), check_shards(shards))
+        self._client = client
+        self._options = Options(keys, ended_ttl, journal, max_retries, token_ttl)
+        self._shard = itertools.count()  # where the next claim starts looking
+        self.group = group
+        """The Redis consumer group the journal's consumers share."""
+
+    @property
+    def prefix(self) -> str:
+        """The text every key's hash tag starts with."""
+        return self._options.keys.prefix
+
+    @property
+    def shards(self) -> int:
+        """How many shards (hash tags) the calls are spread over."""
+        return self._options.keys.shards
+
+    @property
+    def ended_ttl(self) -> int | None:
+        """Seconds an ended call (and its links) is kept; ``None``: kept until deleted."""
+        return self._options.ended_ttl
+
+    @property
+    def max_retries(self) -> int:
         """How many times one ``apply`` retries after losing a race, before it gives up."""
-        self.conflicts = 0
+        return self._options.max_retries
+
+    @property
+    def journaled(self) -> bool:
+        """Whether each step's milestones are written to the journal."""
+        return self._options.journaled
+
+    @property
+    def conflicts(self) -> int:
         """How many times a write lost a race to another writer and was retried."""
-        self._conflicts_lock = threading.Lock()  # threads sharing the store count every loss
-        self._cache = SnapshotCache()  # what this store last read or wrote, decoded
+        return self._options.conflicts
 
     def call_key(self, call_id: str) -> str:
         """The key that holds call ``call_id``'s snapshot."""
-        return f"{self.prefix}call:{call_id}"
+        return self._options.keys.call(call_id)
 
     def link_key(self, consultation_id: str) -> str:
         """The key that holds the id of the primary call linked to ``consultation_id``."""
-        return f"{self.prefix}link:{consultation_id}"
+        return self._options.keys.link(consultation_id)
 
-    def _plan(self, call_id: str, key: str, raw: bytes | str | None, event: Event) -> _Plan:
-        """Step the call read as ``raw``; the commands that write the result, if any.
+    def _item(self, call_id: str, event: Event, token: str | None) -> Item:
+        if token is not None:
+            reads.check_token(token)
+        return Item(call_id, event, token, self._options.cache)
 
-        Raises :class:`~transfer_fsm.SnapshotError` (naming the call) when
-        ``raw`` is not its snapshot: nothing is written then.
-        """
-        change = advance(call_id, self._cache.decode(call_id, raw), event)
-        call = change.write
-        if call is None:
-            return _Plan(change.step, None)
-        ttl = self.ended_ttl if call.state is _TERMINATED else None
-        expiry: Command = () if ttl is None else ("EX", ttl)
-        writes: list[Command] = [("SET", key, self._cache.encode(call_id, call), *expiry)]
-        if change.link is not None:
-            writes.append(("SET", self.link_key(change.link), call_id, *expiry))
-        elif ttl is not None:
-            leg = _requested_leg(call)
-            if leg is not None:
-                writes.append(("EVAL", _EXPIRE_IF_LINKED, 1, self.link_key(leg), call_id, ttl))
-        return _Plan(change.step, writes)
+    def _claim(self, consumer: str, limit: int, idle: float) -> reads.Rounds[list[JournalEntry]]:
+        check_claim(consumer, limit, idle)
+        start = next(self._shard) % self.shards
+        return reads.claim(self._options, self.group, consumer, limit, float(idle), start)
 
-    def _lost(self, call_id: str, plan: _Plan, retries: int, error: WatchError) -> int:
-        """Count a lost race and return the retries made so far; give up past the bound.
+    def _unheard(self, seconds: float, limit: int) -> reads.Rounds[list[Call]]:
+        check_limit(limit)
+        return reads.unheard(self._options, check_seconds("seconds", seconds), limit)
 
-        A ``WatchError`` redis-py made of a connection failure during EXEC is
-        no lost race: :class:`UnknownOutcomeError` then.
-        """
-        failure = _connection_failure(error)
-        if failure is not None:
-            raise UnknownOutcomeError(call_id, plan.step) from failure
-        if retries >= self.max_retries:
-            raise ConflictError(call_id, retries + 1)
-        with self._conflicts_lock:
-            self.conflicts += 1
-        return retries + 1
+    def _in_flight(self, limit: int) -> reads.Rounds[list[Call]]:
+        check_limit(limit)
+        return reads.calls_in_flight(self._options, limit)
 
 
-@contextmanager
-def _reading(call_id: str) -> Iterator[None]:
-    """Around the reads of call ``call_id`` (before any write): what fails, as it is.
-
-    A connection failure redis-py turned into a ``WatchError`` (the key was
-    watched) is raised as that connection error, not as a conflict: nothing
-    was written. A key of another type than a string is a corrupt snapshot.
-    """
-    try:
-        yield
-    except WatchError as error:
-        failure = _connection_failure(error)
-        if failure is None:
-            raise
-        raise failure from None
-    except ResponseError as error:
-        if not str(error).startswith("WRONGTYPE"):
-            raise
-        found = "a Redis value of another type"
-        raise SnapshotError("$", "a snapshot (a Redis string)", found, call_id) from error
+def _result(result: Step | BaseException) -> Step:
+    if isinstance(result, BaseException):
+        raise result
+    return result
 
 
-def _connection_failure(error: WatchError) -> BaseException | None:
-    """The connection error or timeout redis-py turned into ``error``, if it did."""
-    for cause in (error.__cause__, error.__context__):
-        if isinstance(cause, _CONNECTION_ERRORS):
-            return cause
-    return None
+class RedisStore(_Base["redis.Redis | redis.cluster.RedisCluster"]):
+    """Calls kept in Redis, for bots whose processes (or machines) share one server or Cluster.
 
-
-def _text(value: bytes | str | None) -> str | None:
-    """A value read from Redis as text (clients may or may not decode responses)."""
-    return value.decode(errors="replace") if isinstance(value, bytes) else value
-
-
-def _requested_leg(call: Call) -> str | None:
-    """The consultation call the current attempt's request names, if any."""
-    attempt = call.transfer
-    if attempt is None or attempt.request is None:
-        return None
-    return attempt.request.replaces_call_id
-
-
-class RedisStore(_Base["redis.Redis"]):
-    """Calls kept in Redis, for bots whose processes (or machines) share one server.
-
-    ``client`` is a ``redis.Redis`` (the caller's: the store does not close
-    it); ``prefix`` is prepended to every key; ``ended_ttl`` (whole seconds,
-    or ``None``) is how long an ended call is kept; ``max_retries`` bounds the
-    retries of one ``apply`` that keeps losing races. See the module docstring
-    for the keys and the expiry rule.
+    ``client`` is a ``redis.Redis`` or ``redis.cluster.RedisCluster`` (not
+    closed by the store). ``prefix`` starts every key's hash tag (no braces);
+    ``shards`` (default 16) spreads the calls over that many hash tags: keep
+    it for the life of the data. ``ended_ttl`` (whole seconds, or ``None``) is
+    how long an ended call is kept; ``max_retries`` bounds the retries of one
+    ``apply`` that keeps losing races. ``journal=True`` records each step's
+    milestones in the same script, in a stream per shard that the consumer
+    ``group`` drains (:meth:`claim_journal`). ``token_ttl`` is how long a
+    write with milestones stays answerable by :meth:`landed`.
     """
 
-    __slots__ = ()
+    def _drive(self, rounds: Generator[list[Command], list[Any], _T]) -> _T:
+        """Run ``rounds``, each round one pipeline (one round trip)."""
+        try:
+            commands = next(rounds)
+            while True:
+                try:
+                    replies = self._send(commands)
+                except CONNECTION_ERRORS as error:
+                    commands = rounds.throw(error)
+                else:
+                    commands = rounds.send(replies)
+        except StopIteration as stop:
+            value: _T = stop.value
+            return value
 
-    def apply(self, call_id: str, event: Event) -> Step:
+    def _send(self, commands: list[Command]) -> list[Any]:
+        client = self._client
+        if len(commands) == 1:
+            try:
+                return [client.execute_command(*commands[0])]
+            except ResponseError as error:
+                return [error]
+        pipe = client.pipeline(transaction=False)
+        for command in commands:
+            pipe.execute_command(*command)
+        replies: list[Any] = pipe.execute(raise_on_error=False)
+        return replies
+
+    def apply(self, call_id: str, event: Event, *, token: str | None = None) -> Step:
         """Step call ``call_id`` with ``event``, atomically (a new call starts empty).
 
-        One WATCH, one GET, and (when the call changed) one MULTI/SET/EXEC
-        round trip; retried on a conflict. Raises
-        :class:`~transfer_fsm.SnapshotError` naming the call, changing
-        nothing, when its stored snapshot is corrupt, and
-        :class:`~transfer_fsm.store.ConflictError` past ``max_retries``.
+        ``token`` names the write for :meth:`landed` (one is made when it has
+        milestones and none is given). Raises :class:`~transfer_fsm.SnapshotError`
+        naming the call, changing nothing, when its stored snapshot is corrupt;
+        :class:`~transfer_fsm.store.ConflictError` past ``max_retries``;
+        :class:`UnknownOutcomeError` when the connection failed on the write's way.
         """
-        key = self.call_key(call_id)
-        retries = 0
-        while True:
-            with self._client.pipeline() as pipe:
-                with _reading(call_id):
-                    pipe.watch(key)  # type: ignore[no-untyped-call]
-                    plan = self._plan(call_id, key, pipe.get(key), event)
-                    if plan.writes is None:
-                        pipe.unwatch()
-                        return plan.step
-                pipe.multi()
-                for command in plan.writes:
-                    pipe.execute_command(*command)  # type: ignore[no-untyped-call]
-                try:
-                    pipe.execute()
-                except WatchError as error:
-                    retries = self._lost(call_id, plan, retries, error)
-                    continue
-                return plan.step
+        (result,) = self._drive(applying(self._options, [self._item(call_id, event, token)]))
+        return _result(result)
+
+    def apply_many(self, items: Iterable[tuple[str, Event]]) -> list[Step | BaseException]:
+        """Apply each ``(call_id, event)`` in order, pipelined: one round trip for them all
+        when nothing races. Each gets its own step, or the error :meth:`apply` would raise."""
+        batch = [self._item(call_id, event, None) for call_id, event in items]
+        return self._drive(applying(self._options, batch))
 
     def apply_body(self, body: Body) -> list[Step]:
         """Parse a callback body and apply each event to its own call.
@@ -296,52 +235,103 @@ class RedisStore(_Base["redis.Redis"]):
         return apply_each(body, self.apply)
 
     def get(self, call_id: str) -> Call | None:
-        """The stored call, ``None`` for a call never seen (or expired)."""
-        with _reading(call_id):
-            raw: bytes | str | None = self._client.get(self.call_key(call_id))
-        return decode(call_id, raw)
+        """The stored call, ``None`` for a call never seen (or expired, or deleted)."""
+        return self._drive(reads.get(self._options, call_id))
 
     def link(self, call_id: str) -> Link | None:
         """The consultative transfer ``call_id`` is part of, from either call's id."""
-        raw, linked = self._client.mget(self.call_key(call_id), self.link_key(call_id))
-        call, primary_id, primary = decode(call_id, raw), _text(linked), None
-        if primary_id is not None:
-            with _reading(primary_id):
-                raw = self._client.get(self.call_key(primary_id))
-            primary = decode(primary_id, raw)
-        return link_of(call_id, call, primary)
+        return self._drive(reads.link(self._options, call_id))
+
+    def landed(self, call_id: str, token: str) -> tuple[str, ...]:
+        """The milestone keys the write named ``token`` committed to ``call_id``; ``()``
+        when it did not land or committed none (applying its event again is then safe)."""
+        return self._drive(reads.landed(self._options, call_id, token))
+
+    def in_flight(self, limit: int = 1000) -> list[Call]:
+        """Up to ``limit`` live calls with an attempt requested, transferring or accepted."""
+        return self._drive(self._in_flight(limit))
+
+    def unheard(self, seconds: float, limit: int = 1000) -> list[Call]:
+        """Up to ``limit`` live calls no event reached for more than ``seconds`` (by the
+        server's clock), oldest first."""
+        return self._drive(self._unheard(seconds, limit))
+
+    def delete(self, call_id: str) -> bool:
+        """Forget the call, its indexes and the links its requests made; ``False`` if unknown."""
+        return self._drive(reads.delete(self._options, self._options.cache, call_id))
+
+    def claim_journal(
+        self, consumer: str, limit: int = 100, idle: float = 30.0
+    ) -> list[JournalEntry]:
+        """Hand up to ``limit`` journal entries to ``consumer``: entries no consumer holds,
+        and entries a consumer has held for ``idle`` seconds without acknowledging them."""
+        return self._drive(self._claim(consumer, limit, idle))
+
+    def ack_journal(self, entries: Iterable[JournalEntry]) -> int:
+        """Remove acted-on ``entries`` from the journal; return how many were still there."""
+        return self._drive(reads.ack(self._options, self.group, entries))
 
 
-class AsyncRedisStore(_Base["redis.asyncio.Redis"]):
+class AsyncRedisStore(_Base["redis.asyncio.Redis | redis.asyncio.cluster.RedisCluster"]):
     """:class:`RedisStore` for asyncio bots: the same keys, options and behaviour.
 
-    ``client`` is a ``redis.asyncio.Redis`` (not closed by the store). Many
-    tasks may share one store: each ``apply`` takes its own connection.
+    ``client`` is a ``redis.asyncio.Redis`` or ``redis.asyncio.cluster.RedisCluster``
+    (not closed by the store). Applies awaited at the same time are sent
+    together: every apply waiting while a round trip is out goes in the next
+    pipeline, each still getting its own step.
     """
 
-    __slots__ = ()
+    def __init__(self, client: Any, **options: Any) -> None:
+        super().__init__(client, **options)
+        self._waiting: list[tuple[Item, asyncio.Future[Step]]] = []
+        self._flusher: asyncio.Future[None] | None = None
 
-    async def apply(self, call_id: str, event: Event) -> Step:
-        """Step call ``call_id`` with ``event``, atomically (see :meth:`RedisStore.apply`)."""
-        key = self.call_key(call_id)
-        retries = 0
-        while True:
-            async with self._client.pipeline() as pipe:
-                with _reading(call_id):
-                    await pipe.watch(key)
-                    plan = self._plan(call_id, key, await pipe.get(key), event)
-                    if plan.writes is None:
-                        await pipe.unwatch()  # type: ignore[no-untyped-call]
-                        return plan.step
-                pipe.multi()  # type: ignore[no-untyped-call]
-                for command in plan.writes:
-                    pipe.execute_command(*command)
+    async def _drive(self, rounds: Generator[list[Command], list[Any], _T]) -> _T:
+        try:
+            commands = next(rounds)
+            while True:
                 try:
-                    await pipe.execute()
-                except WatchError as error:
-                    retries = self._lost(call_id, plan, retries, error)
-                    continue
-                return plan.step
+                    replies = await self._send(commands)
+                except CONNECTION_ERRORS as error:
+                    commands = rounds.throw(error)
+                else:
+                    commands = rounds.send(replies)
+        except StopIteration as stop:
+            value: _T = stop.value
+            return value
+
+    async def _send(self, commands: list[Command]) -> list[Any]:
+        pipe = self._client.pipeline(transaction=False)
+        for command in commands:
+            pipe.execute_command(*command)
+        replies: list[Any] = await pipe.execute(raise_on_error=False)
+        return replies
+
+    async def apply(self, call_id: str, event: Event, *, token: str | None = None) -> Step:
+        """Step call ``call_id`` with ``event``, atomically (see :meth:`RedisStore.apply`).
+
+        A cancelled await may still see its write land: pass a ``token`` and ask
+        :meth:`landed` after.
+        """
+        item = self._item(call_id, event, token)
+        future: asyncio.Future[Step] = asyncio.get_running_loop().create_future()
+        self._waiting.append((item, future))
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.ensure_future(self._flush())
+        return await future
+
+    async def _flush(self) -> None:
+        """Send the waiting applies, a pipeline at a time, until none waits."""
+        while self._waiting:
+            batch, self._waiting = self._waiting, []
+            try:
+                results = await self._drive(applying(self._options, [item for item, _ in batch]))
+            except BaseException as error:
+                results = [error] * len(batch)
+                if not isinstance(error, Exception):
+                    _settle(batch, results)
+                    raise
+            _settle(batch, results)
 
     async def apply_body(self, body: Body) -> list[Step]:
         """Parse a callback body and apply each event to its own call (see
@@ -349,17 +339,49 @@ class AsyncRedisStore(_Base["redis.asyncio.Redis"]):
         return await apply_each_async(body, self.apply)
 
     async def get(self, call_id: str) -> Call | None:
-        """The stored call, ``None`` for a call never seen (or expired)."""
-        with _reading(call_id):
-            raw: bytes | str | None = await self._client.get(self.call_key(call_id))
-        return decode(call_id, raw)
+        """The stored call, ``None`` for a call never seen (or expired, or deleted)."""
+        return await self._drive(reads.get(self._options, call_id))
 
     async def link(self, call_id: str) -> Link | None:
         """The consultative transfer ``call_id`` is part of, from either call's id."""
-        raw, linked = await self._client.mget(self.call_key(call_id), self.link_key(call_id))
-        call, primary_id, primary = decode(call_id, raw), _text(linked), None
-        if primary_id is not None:
-            with _reading(primary_id):
-                raw = await self._client.get(self.call_key(primary_id))
-            primary = decode(primary_id, raw)
-        return link_of(call_id, call, primary)
+        return await self._drive(reads.link(self._options, call_id))
+
+    async def landed(self, call_id: str, token: str) -> tuple[str, ...]:
+        """See :meth:`RedisStore.landed`."""
+        return await self._drive(reads.landed(self._options, call_id, token))
+
+    async def in_flight(self, limit: int = 1000) -> list[Call]:
+        """See :meth:`RedisStore.in_flight`."""
+        return await self._drive(self._in_flight(limit))
+
+    async def unheard(self, seconds: float, limit: int = 1000) -> list[Call]:
+        """See :meth:`RedisStore.unheard`."""
+        return await self._drive(self._unheard(seconds, limit))
+
+    async def delete(self, call_id: str) -> bool:
+        """See :meth:`RedisStore.delete`."""
+        return await self._drive(reads.delete(self._options, self._options.cache, call_id))
+
+    async def claim_journal(
+        self, consumer: str, limit: int = 100, idle: float = 30.0
+    ) -> list[JournalEntry]:
+        """See :meth:`RedisStore.claim_journal`."""
+        return await self._drive(self._claim(consumer, limit, idle))
+
+    async def ack_journal(self, entries: Iterable[JournalEntry]) -> int:
+        """See :meth:`RedisStore.ack_journal`."""
+        return await self._drive(reads.ack(self._options, self.group, entries))
+
+
+def _settle(
+    batch: list[tuple[Item, asyncio.Future[Step]]], results: list[Step | BaseException]
+) -> None:
+    """Hand each apply its result (an apply whose caller was cancelled gets none)."""
+    for (_, future), result in zip(batch, results, strict=True):
+        if future.done():
+            continue
+        if isinstance(result, BaseException):
+            future.set_exception(result)
+        else:
+            future.set_result(result)
+

@@ -1,0 +1,235 @@
+"""The store's other requests as rounds of commands: journal, indexes, links, deletes.
+
+Like :func:`~.redis_batch.applying`, each function here is a generator that
+yields the commands of one round trip, is sent their replies (an error reply
+as the exception) and returns the answer, so the synchronous and the asyncio
+faces of :mod:`transfer_fsm.store.redis` share every line of it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator, Iterable
+from typing import Any, TypeVar
+
+from redis.exceptions import ResponseError
+
+from ..snapshot import SnapshotError
+from ..values import Call, CallState, Milestone
+from .core import JournalEntry, SnapshotCache, decode, entry_ids, in_flight, link_of, Link
+from .redis_batch import Command, Options
+from .redis_keys import DELETE, IF_LINKED, UNHEARD
+
+_T = TypeVar("_T")
+Rounds = Generator[list[Command], list[Any], _T]
+
+_CLAIM_SCANS = 10
+"""How many XAUTOCLAIM pages one shard's claim looks through for idle entries."""
+
+
+def one(command: Command) -> Generator[list[Command], list[Any], Any]:
+    """One command's reply (raised when it is an error)."""
+    (reply,) = yield [command]
+    if isinstance(reply, BaseException):
+        raise reply
+    return reply
+
+
+def get(options: Options, call_id: str) -> Rounds[Call | None]:
+    """The stored call."""
+    try:
+        raw = yield from one(("GET", options.keys.call(call_id)))
+    except ResponseError as error:
+        raise _corrupt(call_id, error) from error
+    return decode(call_id, raw)
+
+
+def link(options: Options, call_id: str) -> Rounds[Link | None]:
+    """The consultative transfer ``call_id`` is part of, from either call's id."""
+    keys = options.keys
+    raw, linked = yield [("GET", keys.call(call_id)), ("GET", keys.link(call_id))]
+    for reply, of in ((raw, call_id), (linked, call_id)):
+        if isinstance(reply, BaseException):
+            raise _corrupt(of, reply) if isinstance(reply, ResponseError) else reply
+    call, primary = decode(call_id, raw), None
+    if linked is not None:
+        primary_id = _text(linked)
+        primary = yield from get(options, primary_id)
+    return link_of(call_id, call, primary)
+
+
+def landed(options: Options, call_id: str, token: str) -> Rounds[tuple[str, ...]]:
+    """The milestone keys the write named ``token`` committed, ``()`` if none."""
+    check_token(token)
+    recorded = yield from one(("GET", options.keys.written(call_id, token)))
+    return () if recorded is None else tuple(_text(recorded).split("\n"))
+
+
+def delete(options: Options, cache: SnapshotCache, call_id: str) -> Rounds[bool]:
+    """Forget a call, its index entries, and the links its requests made."""
+    keys = options.keys
+    shard = keys.shard(call_id)
+    script_keys = (keys.call(call_id), keys.in_flight(shard), keys.heard(shard), keys.legs(call_id))
+    existed, legs = yield from one(options.scripts.call(DELETE, script_keys, (call_id,)))
+    cache.forget(call_id)
+    if legs:
+        unlink = [options.scripts.call(IF_LINKED, (keys.link(_text(leg)),), (call_id, "")) for leg in legs]
+        yield unlink
+    return bool(existed)
+
+
+def calls_in_flight(options: Options, limit: int) -> Rounds[list[Call]]:
+    """Up to ``limit`` live calls with an attempt in flight, from each shard's index."""
+    keys = options.keys
+    members = yield [("SMEMBERS", keys.in_flight(shard)) for shard in range(keys.shards)]
+    wanted: list[str] = []
+    for reply in members:
+        if isinstance(reply, BaseException):
+            raise reply
+        wanted.extend(sorted(_text(member) for member in reply))
+    calls = yield from _read_calls(options, wanted[:limit])
+    return [call for call in calls if in_flight(call)]
+
+
+def unheard(options: Options, seconds: float, limit: int) -> Rounds[list[Call]]:
+    """Up to ``limit`` live calls not heard from for ``seconds``, oldest first."""
+    keys = options.keys
+    scripts = [
+        options.scripts.call(UNHEARD, (keys.heard(shard),), (repr(seconds), limit))
+        for shard in range(keys.shards)
+    ]
+    replies = yield scripts
+    found: list[tuple[float, str]] = []
+    for reply in replies:
+        if isinstance(reply, BaseException):
+            raise reply
+        found += [(float(reply[i + 1]), _text(reply[i])) for i in range(0, len(reply), 2)]
+    found.sort()
+    calls = yield from _read_calls(options, [call_id for _, call_id in found[:limit]])
+    return [call for call in calls if call.state is not CallState.TERMINATED]
+
+
+def _read_calls(options: Options, call_ids: list[str]) -> Rounds[list[Call]]:
+    """The stored calls of ``call_ids`` (those still stored), in that order: one round."""
+    if not call_ids:
+        return []
+    replies = yield [("GET", options.keys.call(call_id)) for call_id in call_ids]
+    calls = []
+    for call_id, raw in zip(call_ids, replies, strict=True):
+        if isinstance(raw, BaseException):
+            raise _corrupt(call_id, raw) if isinstance(raw, ResponseError) else raw
+        call = options.cache.decode(call_id, raw)
+        if call is not None:
+            calls.append(call)
+    return calls
+
+
+def claim(
+    options: Options, group: str, consumer: str, limit: int, idle: float, start: int
+) -> Rounds[list[JournalEntry]]:
+    """Up to ``limit`` entries handed to ``consumer``, shard by shard from ``start``."""
+    shards = options.keys.shards
+    entries: list[JournalEntry] = []
+    for step in range(shards):
+        if len(entries) >= limit:
+            break
+        shard = (start + step) % shards
+        entries += yield from _claim_shard(options, group, consumer, limit - len(entries), idle, shard)
+    return entries
+
+
+def _claim_shard(
+    options: Options, group: str, consumer: str, count: int, idle: float, shard: int
+) -> Rounds[list[JournalEntry]]:
+    """One shard's entries for ``consumer``: idle ones re-handed first, then new ones."""
+    key = options.keys.journal(shard)
+    entries: list[JournalEntry] = []
+    cursor: Any = "0-0"
+    for _ in range(_CLAIM_SCANS):
+        command = ("XAUTOCLAIM", key, group, consumer, int(idle * 1000), cursor, "COUNT", count - len(entries))
+        reply = yield from _grouped(key, group, command)
+        cursor = reply[0]
+        entries += _entries(shard, reply[1])
+        if len(entries) >= count or _text(cursor) == "0-0":
+            break
+    if len(entries) < count:
+        command = ("XREADGROUP", "GROUP", group, consumer, "COUNT", count - len(entries), "STREAMS", key, ">")
+        reply = yield from _grouped(key, group, command)
+        for _, stream in reply or ():
+            entries += _entries(shard, stream)
+    return entries
+
+
+def _grouped(key: str, group: str, command: Command) -> Generator[list[Command], list[Any], Any]:
+    """``command``'s reply, creating the consumer group (and stream) if it is missing."""
+    try:
+        return (yield from one(command))
+    except ResponseError as error:
+        if not str(error).startswith("NOGROUP"):
+            raise
+    try:
+        yield from one(("XGROUP", "CREATE", key, group, "0", "MKSTREAM"))
+    except ResponseError as error:
+        if not str(error).startswith("BUSYGROUP"):  # another consumer made it first
+            raise
+    return (yield from one(command))
+
+
+def _entries(shard: int, messages: Iterable[Any]) -> list[JournalEntry]:
+    """Stream messages (``[id, [field, value, ...]]``) as journal entries."""
+    entries = []
+    for message_id, fields in messages:
+        if fields is None:
+            continue  # deleted meanwhile
+        if isinstance(fields, dict):
+            values = {_text(k): _text(v) for k, v in fields.items()}
+        else:
+            values = {_text(fields[i]): _text(fields[i + 1]) for i in range(0, len(fields), 2)}
+        entries.append(
+            JournalEntry(
+                f"{shard}:{_text(message_id)}",
+                values["call_id"],
+                Milestone(values["milestone"]),
+                values["key"],
+            )
+        )
+    return entries
+
+
+def ack(options: Options, group: str, entries: Iterable[JournalEntry]) -> Rounds[int]:
+    """Remove ``entries`` from the journal; how many were still there."""
+    by_shard: dict[int, list[str]] = {}
+    for entry_id in entry_ids(entries):
+        shard, _, stream_id = entry_id.partition(":")
+        if not shard.isdigit() or int(shard) >= options.keys.shards or not stream_id:
+            raise ValueError(f"not an entry id of this store: {entry_id!r}")
+        by_shard.setdefault(int(shard), []).append(stream_id)
+    if not by_shard:
+        return 0
+    commands: list[Command] = []
+    for shard, ids in sorted(by_shard.items()):
+        key = options.keys.journal(shard)
+        commands += [("XACK", key, group, *ids), ("XDEL", key, *ids)]
+    replies = yield commands
+    for reply in replies:
+        if isinstance(reply, BaseException):
+            raise reply
+    return sum(int(reply) for reply in replies[1::2])
+
+
+def check_token(token: object) -> None:
+    """``ValueError`` unless ``token`` can name a write: text of 1 to 200 characters, one line."""
+    if not isinstance(token, str) or not 0 < len(token) <= 200 or "\n" in token:
+        raise ValueError(f"token must be text of 1 to 200 characters, not {token!r}")
+
+
+def _corrupt(call_id: str, error: BaseException) -> BaseException:
+    """A key of another type under a call's name is a corrupt snapshot of that call."""
+    if isinstance(error, ResponseError) and str(error).startswith("WRONGTYPE"):
+        found = "a Redis value of another type"
+        return SnapshotError("$", "a snapshot (a Redis string)", found, call_id)
+    return error
+
+
+def _text(value: bytes | str) -> str:
+    """A value read from Redis as text (clients may or may not decode responses)."""
+    return value.decode(errors="replace") if isinstance(value, bytes) else value
