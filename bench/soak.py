@@ -66,7 +66,7 @@ import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -106,7 +106,7 @@ class Plan:
     """An observed flow's view under ambiguity 1 (when it differs from ``expected``)."""
 
 
-def _replay(call_id: str, events: list[tf.Event]) -> tf.Call:
+def _replay(call_id: str, events: Sequence[tf.Event]) -> tf.Call:
     call = tf.Call(call_id)
     for event in events:
         call = tf.reduce(call, event)
@@ -652,6 +652,10 @@ class Soak:
                     figures.lost.append(key)
 
 
+def _terminated(signum: int, frame: object) -> None:
+    raise SystemExit(f"stopped by signal {signum}")
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
     parser.add_argument("--store", choices=("sqlite", "redis", "cluster"), default="sqlite")
@@ -688,6 +692,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.role == "consumer":
         consumer(args.spec, args.name, args.log, act, args.idle, args.limit)
         return 0
+    # SIGTERM stops the soak as an exception does: every process it started is stopped.
+    signal.signal(signal.SIGTERM, _terminated)
     with tempfile.TemporaryDirectory(prefix="transfer-fsm-soak-") as directory:
         work = Path(directory)
         with backend(args.store, work) as (spec, servers):
