@@ -30,7 +30,9 @@ What runs (every process started here is stopped here, on every path):
   (fsynced), ``--act-ms`` "acting", then ``ack_journal``;
 - every ``--kill-every`` seconds (on average) a random writer or consumer (with
   ``--kill-server``, one time in ``--server-share`` the server or a cluster node)
-  gets ``SIGKILL`` and is started again.
+  gets ``SIGKILL`` and is started again. A cluster node restarted on its files
+  takes about 2 s to say ``cluster_state:ok`` again (the dispatcher waits for it),
+  and its clients retry meanwhile: node kills slow the cluster soak down a lot.
 
 At the end: the writers are stopped, the consumers killed, and this process
 drains the journal (``claim_journal("drain", idle=0)``) into its own log. Then:
@@ -53,6 +55,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import json
 import os
 import queue
@@ -66,7 +69,7 @@ import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -171,7 +174,7 @@ def terminal_keys(view: tf.Call) -> set[str]:
 
 @contextlib.contextmanager
 def open_store(spec: str, journal: bool) -> Iterator[Any]:
-    """``sqlite:PATH``, ``redis:URL`` or ``cluster:URL`` (a startup node), journaled."""
+    """``sqlite:PATH``, ``redis:URL`` or ``cluster:PORT,PORT,...`` (127.0.0.1's nodes)."""
     kind, _, where = spec.partition(":")
     if kind == "sqlite":
         from transfer_fsm.store.sqlite import SQLiteStore
@@ -183,16 +186,17 @@ def open_store(spec: str, journal: bool) -> Iterator[Any]:
             sqlite_store.close()
         return
     import redis
-    from redis.cluster import RedisCluster
+    from redis.cluster import ClusterNode, RedisCluster
 
     from transfer_fsm.store.redis import RedisStore
 
     options: dict[str, Any] = {"socket_timeout": 5, "socket_connect_timeout": 2}
-    client: Any = (
-        redis.Redis.from_url(where, **options)
-        if kind == "redis"
-        else RedisCluster.from_url(where, **options)
-    )
+    client: Any
+    if kind == "redis":
+        client = redis.Redis.from_url(where, **options)
+    else:  # every node a startup node: a client started while one is down still starts
+        nodes = [ClusterNode(HOST, int(port)) for port in where.split(",")]
+        client = RedisCluster(startup_nodes=nodes, **options)
     try:
         yield RedisStore(client, journal=journal) if journal else RedisStore(client)
     finally:
@@ -275,8 +279,12 @@ def _free_port() -> int:
 class Server:
     """A server or cluster node this soak runs, killed and restarted on its files."""
 
-    def __init__(self, command: list[str], port: int, log: Path) -> None:
+    def __init__(
+        self, command: list[str], port: int, log: Path, settle: Callable[[], bool] | None = None
+    ) -> None:
         self.command, self.port, self.log = command, port, log
+        self.settle = settle
+        """Waits, after a restart, until the server serves again (a cluster: healthy)."""
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
@@ -285,6 +293,8 @@ class Server:
                 self.command, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT
             )
         self._wait_ready()
+        if self.settle is not None and not self.settle():
+            raise RuntimeError(f"the cluster was not healthy again after node {self.port}")
 
     def _wait_ready(self) -> None:
         import redis
@@ -343,18 +353,20 @@ def backend(kind: str, directory: Path) -> Iterator[tuple[str, list[Server]]]:
         finally:
             server.stop()
         return
-    from cluster import node_command, running_redis_cluster
+    from cluster import node_command, running_redis_cluster, wait_healthy
     from servers import require_redis_server
 
     binary = require_redis_server()
     with running_redis_cluster(directory=directory, extra=AOF, server=binary) as cluster:
         nodes = []
+        ports = cluster.ports
         for node in cluster.nodes:
-            restart = Server(node_command(binary, node.port, directory, AOF), node.port, node.log)
+            command = node_command(binary, node.port, directory, AOF)
+            restart = Server(command, node.port, node.log, functools.partial(wait_healthy, ports))
             restart.process = node.process
             nodes.append(restart)
         try:
-            yield f"cluster:{cluster.url}", nodes
+            yield "cluster:" + ",".join(str(port) for port in cluster.ports), nodes
         finally:
             for node_server in nodes:
                 node_server.stop()
