@@ -541,8 +541,17 @@ class Soak:
         deadline = started + args.timeout
         next_kill = started + rng.uniform(0.5, 1.5) * args.kill_every
         server_kill_turn = 0
+        next_report = started + args.progress
         while len(done) < len(plan.bodies):
             now = time.monotonic()
+            if args.progress and now >= next_report:
+                next_report = now + args.progress
+                print(
+                    f"soak: {now - started:.0f} s, {len(done):,} of {len(plan.bodies):,} bodies, "
+                    f"kills {dict(figures.kills)}, redeliveries {figures.redeliveries}",
+                    file=sys.stderr,
+                    flush=True,
+                )
             if now > deadline:
                 raise SystemExit(f"timed out: {len(done)} of {len(plan.bodies)} bodies acked")
             # Resend what a writer held too long (it may still acknowledge it: harmless).
@@ -684,6 +693,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--redeliver-after", type=float, default=10.0)
     parser.add_argument("--timeout", type=float, default=1800.0, help="seconds for the run")
     parser.add_argument("--seed", type=int, default=18)
+    parser.add_argument("--progress", type=float, default=10.0, help="seconds; 0: silent")
     parser.add_argument("--no-journal", action="store_true", help="writers act themselves")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     # The children's own arguments.
