@@ -25,13 +25,14 @@ Copy it and make it yours. It needs the ``example`` extra
 
 Logs are JSON lines (stderr, or ``--log FILE``). Each milestone the store
 reports (``transferAccepted``, ``transferCompleted``, ...) is logged at least
-once, never lost, as ``{"event": "milestone", "seq": ..., "call_id": ...,
-"milestone": ...}``: the store commits each step's milestones with the step,
-into its journal (``SQLiteStore(journal=True)``, a transactional outbox), and
-the worker thread drains the journal after each step and once at startup,
-before listening: it writes and flushes each entry's line, then forgets the
-entries. A ``kill -9`` between the two writes an entry's line again at the
-next start, with the same ``seq``: dedupe on it. Act on milestones there.
+once, never lost, as ``{"event": "milestone", "id": ..., "key": ..., "call_id":
+..., "milestone": ...}``: the store commits each step's milestones with the
+step, into its journal (``SQLiteStore(journal=True)``, a transactional outbox),
+and the worker thread drains the journal after each step and once at startup,
+before listening: it claims the entries, writes and flushes each entry's line,
+then acknowledges them. A ``kill -9`` between the two writes an entry's line
+again at the next start, with the same ``id`` and ``key`` (the milestone key):
+dedupe on the key. Act on milestones there.
 The first line on stdout is ``{"event": "listening", "host": ..., "port":
 ...}`` (``--port 0`` picks a free port).
 """
@@ -149,6 +150,10 @@ def answer(status: int, data: object) -> web.Response:
     return web.json_response(data, status=status)
 
 
+CONSUMER = "webhook-bot"
+"""The name this bot claims journal entries under (one instance per file)."""
+
+
 class Calls:
     """The calls, in a :class:`SQLiteStore` run by one worker thread, off the event loop.
 
@@ -175,19 +180,25 @@ class Calls:
         return step
 
     def drain(self, cause: str) -> int:
-        """Log every journaled milestone (line written and flushed), then forget them.
+        """Log every journaled milestone (line written and flushed), then acknowledge them.
 
-        At least once: a crash after a line and before the forget logs that
-        entry again at the next drain, with the same ``seq``. Returns how
-        many were logged.
+        At least once: a crash after a line and before the acknowledgement
+        logs that entry again at the next drain (this bot claims as
+        :data:`CONSUMER`, and a claim hands a consumer back what it held), with
+        the same ``id`` and ``key``. Returns how many were logged.
         """
         logged = 0
-        while entries := self.store.journal():
-            for seq, call_id, milestone in entries:
+        while entries := self.store.claim_journal(CONSUMER, limit=1000):
+            for entry in entries:
                 self.log(
-                    "milestone", seq=seq, call_id=call_id, milestone=milestone.value, cause=cause
+                    "milestone",
+                    id=entry.id,
+                    key=entry.key,
+                    call_id=entry.call_id,
+                    milestone=entry.milestone.value,
+                    cause=cause,
                 )
-            self.store.forget_journal(entries[-1].seq)
+            self.store.ack_journal(entries)
             logged += len(entries)
         return logged
 

@@ -3,17 +3,25 @@
 The journal holds exactly the milestones of the committed steps, in commit
 order, each once: a documented flow, redeliveries, applies that roll back,
 two processes on one file, and a writer killed with ``kill -9`` mid-stream.
-Entries go only when forgotten (never when calls are pruned), and a store
-without ``journal=True`` writes none.
+Claims hand each entry to one consumer at a time (two consumer processes
+draining while two writers write get each entry once; a consumer killed with
+``kill -9`` has its entries handed to another once idle). Entries go only when
+acknowledged (never when calls are pruned), and a store without
+``journal=True`` writes none.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import math
 import re
 import sqlite3
+import subprocess
+import sys
+import time
 from collections import Counter
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -45,15 +53,22 @@ def entries(steps: list[tf.Step]) -> list[Entry]:
 
 
 def journal_of(path: Path) -> list[JournalEntry]:
-    """The whole journal of the file, read with a store that writes nothing."""
-    with SQLiteStore(path) as store:
-        return store.journal(limit=1_000_000)
+    """The whole journal of the file, read with plain sqlite3 (claiming nothing)."""
+    with closing(sqlite3.connect(path)) as db:
+        rows = db.execute("SELECT seq, call_id, milestone, key FROM milestones ORDER BY seq")
+        return [JournalEntry(str(seq), c, Milestone(m), key) for seq, c, m, key in rows]
+
+
+def holders(path: Path) -> list[tuple[int, str | None]]:
+    """Each entry's seq and the consumer holding it (``None``: nobody)."""
+    with closing(sqlite3.connect(path)) as db:
+        return db.execute("SELECT seq, consumer FROM milestones ORDER BY seq").fetchall()
 
 
 def rows(path: Path) -> list[list[Any]]:
     """Every row of the calls and milestones tables, read with plain sqlite3."""
-    with sqlite3.connect(path) as db:
-        calls = db.execute("SELECT * FROM calls ORDER BY call_id").fetchall()
+    with closing(sqlite3.connect(path)) as db:
+        calls = db.execute("SELECT call_id, snapshot, ended FROM calls ORDER BY call_id").fetchall()
         journal = db.execute("SELECT * FROM milestones ORDER BY seq").fetchall()
     return [calls, journal]
 
@@ -65,6 +80,16 @@ def run(store: SQLiteStore, flow: Flow, call_id: str) -> list[tf.Step]:
     return steps + [done for body in bodies for done in store.apply_body(body)]
 
 
+def journaled(steps: list[tf.Step], first: int = 1) -> list[JournalEntry]:
+    """The entries ``steps`` journal, numbered from ``first``, with their milestone keys."""
+    pairs = [
+        (done.call.call_id, milestone, key)
+        for done in steps
+        for milestone, key in zip(done.milestones, done.milestone_keys, strict=True)
+    ]
+    return [JournalEntry(str(seq), *pair) for seq, pair in enumerate(pairs, start=first)]
+
+
 # -- one process ---------------------------------------------------------------------------
 
 
@@ -72,20 +97,21 @@ def test_the_journal_is_each_committed_milestone_once_in_commit_order(tmp_path: 
     path = tmp_path / "calls.db"
     with SQLiteStore(path, synchronous="NORMAL", journal=True) as store:
         steps = run(store, SUCCESS, "call-a") + run(store, FAILURE, "call-b")
-        expected = [
+        expected = journaled(steps)
+        assert [entry[1:3] for entry in expected[:4]] == [
             ("call-a", Milestone.AUDIO_INACTIVE),
             ("call-a", Milestone.TRANSFER_ACCEPTED),
             ("call-a", Milestone.TRANSFER_COMPLETED),
             ("call-a", Milestone.CALL_TERMINATED),
-            *[("call-b", milestone) for done in steps[5:] for milestone in done.milestones],
         ]
-        assert entries(steps) == expected
-        assert ("call-b", Milestone.TRANSFER_FAILED) in expected
-        journal = store.journal()
-        assert journal == [
-            JournalEntry(seq, call_id, milestone)
-            for seq, (call_id, milestone) in enumerate(expected, start=1)
+        assert [entry.key for entry in expected[:4]] == [
+            "call-a:1:audioInactive",
+            "call-a:1:transferAccepted",
+            "call-a:1:transferCompleted",
+            "call-a:callTerminated",
         ]
+        assert ("call-b", Milestone.TRANSFER_FAILED) in [entry[1:3] for entry in expected]
+        assert journal_of(path) == expected
         # Redelivered, every body is a duplicate: no step reports, the journal gains nothing.
         for flow, call_id in ((SUCCESS, "call-a"), (FAILURE, "call-b")):
             again = [
@@ -95,12 +121,38 @@ def test_the_journal_is_each_committed_milestone_once_in_commit_order(tmp_path: 
             ]
             assert {done.outcome for done in again} <= {tf.Outcome.DUPLICATE, tf.Outcome.STALE}
             assert entries(again) == []
-        assert store.journal() == journal
-        # Paging: after a seq, at most limit entries, oldest first.
-        assert store.journal(after=2, limit=3) == journal[2:5]
-        assert store.journal(after=len(journal)) == []
-        assert store.journal(limit=1) == journal[:1]
+        assert journal_of(path) == expected
+        # Claims hand the oldest entries nobody holds, each to one consumer.
+        assert store.claim_journal("bot-1", limit=3) == expected[:3]
+        assert store.claim_journal("bot-2", limit=2) == expected[3:5]
+        # bot-1 is handed what it holds again (a restart under its name), and the rest.
+        assert store.claim_journal("bot-1") == expected[:3] + expected[5:]
+        assert store.claim_journal("bot-3") == []
+        assert [holder for _, holder in holders(path)] == ["bot-1"] * 3 + ["bot-2"] * 2 + [
+            "bot-1"
+        ] * (len(expected) - 5)
         assert store.get("call-a") == steps[4].call
+
+
+def test_an_entry_not_acknowledged_within_idle_is_handed_to_another_consumer(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "calls.db"
+    with SQLiteStore(path, synchronous="NORMAL", journal=True) as store:
+        expected = journaled(run(store, SUCCESS, "call-a"))
+        held = store.claim_journal("crashed", limit=2, idle=60.0)
+        assert held == expected[:2]
+        assert store.claim_journal("bot-2", idle=60.0) == expected[2:]  # not held ones only
+        assert store.claim_journal("bot-3", idle=60.0) == []
+        time.sleep(0.2)
+        # Idle for more than 0.1 s: handed again, oldest first, to whoever claims.
+        assert store.claim_journal("bot-3", idle=0.1) == expected
+        assert store.claim_journal("bot-4", idle=0.1) == []  # just claimed by bot-3
+        assert [holder for _, holder in holders(path)] == ["bot-3"] * 4
+        assert store.ack_journal(held) == 2  # the crashed one's late ack still removes them
+        assert store.ack_journal(expected) == 2  # the two others were still there
+        assert store.ack_journal(expected) == 0
+        assert journal_of(path) == []
 
 
 def test_an_apply_that_rolls_back_adds_nothing(tmp_path: Path) -> None:
@@ -110,7 +162,7 @@ def test_an_apply_that_rolls_back_adds_nothing(tmp_path: Path) -> None:
         steps = [store.apply("call-a", request_of(SUCCESS))]
         steps += [done for body in bodies[:-1] for done in store.apply_body(body)]
         store.apply("call-c", request_of(FAILURE))
-        with sqlite3.connect(path) as db:
+        with closing(sqlite3.connect(path)) as db:
             db.execute("UPDATE calls SET snapshot = 'not json' WHERE call_id = 'call-c'")
             # The journal refuses transferCompleted: the step that ends the attempt fails
             # on its first milestone, after its snapshot was written.
@@ -119,45 +171,46 @@ def test_an_apply_that_rolls_back_adds_nothing(tmp_path: Path) -> None:
                 " WHEN NEW.milestone = 'transferCompleted'"
                 " BEGIN SELECT RAISE(ABORT, 'journal full'); END"
             )
+            db.commit()
         before = rows(path)
-        assert [row[1:] for row in before[1]] == entries(steps)
+        assert [row[1:3] for row in before[1]] == entries(steps)
         last = tf.parse_notifications(bodies[-1])
         with pytest.raises(sqlite3.IntegrityError, match="journal full"):
-            store.apply("call-a", last[0])
+            store.apply("call-a", last[0], token="t-1")
         with pytest.raises(tf.WrongCallError):
-            store.apply("call-b", last[0])
+            store.apply("call-b", last[0], token="t-2")
         with pytest.raises(SnapshotError):
-            store.apply("call-c", tf.call_gone("call-c"))
+            store.apply("call-c", tf.call_gone("call-c"), token="t-3")
         assert rows(path) == before  # neither the snapshot nor any entry
-        with sqlite3.connect(path) as db:
+        assert [store.landed(token) for token in ("t-1", "t-2", "t-3")] == [(), (), ()]
+        with closing(sqlite3.connect(path)) as db:
             db.execute("DROP TRIGGER refuse")
-        ended = store.apply("call-a", last[0])
+            db.commit()
+        ended = store.apply("call-a", last[0], token="t-1")
         assert ended.milestones == (Milestone.TRANSFER_COMPLETED, Milestone.CALL_TERMINATED)
-        assert [entry[1:] for entry in store.journal()] == entries([*steps, ended])
+        assert store.landed("t-1") == ended.milestone_keys
+        assert journal_of(path) == journaled([*steps, ended])
         assert rows(path)[0][0] == ("call-a", encode(ended.call), 1)
 
 
-def test_forget_journal_deletes_up_to_a_seq_and_seqs_are_never_reused(tmp_path: Path) -> None:
+def test_ack_deletes_and_seqs_are_never_handed_out_again(tmp_path: Path) -> None:
     path = tmp_path / "calls.db"
     with SQLiteStore(path, synchronous="NORMAL", journal=True) as store:
         first = run(store, SUCCESS, "call-a")
-        journal = store.journal()
-        assert [entry.seq for entry in journal] == [1, 2, 3, 4]
-        assert store.forget_journal(0) == 0
-        assert store.forget_journal(2) == 2
-        assert store.journal() == journal[2:]
-        assert store.forget_journal(2) == 0
+        claimed = store.claim_journal("bot")
+        assert [entry.id for entry in claimed] == ["1", "2", "3", "4"]
+        assert store.ack_journal([]) == 0
+        assert store.ack_journal(claimed[:2]) == 2
+        assert journal_of(path) == claimed[2:]
+        assert store.ack_journal(claimed[:2]) == 0
         assert store.prune(keep_ended=0) == 1  # pruning calls leaves the journal alone
-        assert store.journal() == journal[2:]
-        assert store.forget_journal(99) == 2
-        assert store.journal() == []
+        assert journal_of(path) == claimed[2:]
+        assert store.ack_journal(iter(claimed)) == 2
+        assert journal_of(path) == []
     with SQLiteStore(path, synchronous="NORMAL", journal=True) as reopened:
         again = run(reopened, SUCCESS, "call-a")  # pruned: it starts over
         assert entries(again) == entries(first)
-        assert reopened.journal() == [
-            JournalEntry(seq, "call-a", milestone)
-            for seq, (_, milestone) in enumerate(entries(again), start=5)
-        ]
+        assert reopened.claim_journal("bot") == journaled(again, first=5)
 
 
 def test_a_store_without_the_journal_writes_no_entries(tmp_path: Path) -> None:
@@ -168,39 +221,58 @@ def test_a_store_without_the_journal_writes_no_entries(tmp_path: Path) -> None:
         steps = run(plain, SUCCESS, "call-a")
         assert entries(steps) != []
         assert plain.journaled is False
-        assert plain.journal() == []
+        assert plain.claim_journal("bot") == []
         with SQLiteStore(path, synchronous="NORMAL", journal=True) as journaling:
             assert journaling.journaled is True
             other = run(journaling, FAILURE, "call-b")
-            assert [entry[1:] for entry in plain.journal()] == entries(other)
-            assert plain.forget_journal(10) == len(entries(other))
+            claimed = plain.claim_journal("bot")
+            assert claimed == journaled(other)
+            assert plain.ack_journal(claimed) == len(entries(other))
             run(plain, SUCCESS, "call-c")
-            assert journaling.journal() == []
+            assert journaling.claim_journal("bot") == []
 
 
 @pytest.mark.parametrize(
-    ("method", "arguments", "message"),
+    ("arguments", "message"),
     [
-        ("journal", {"limit": 0}, "limit must be 1 or more, not 0"),
-        ("journal", {"limit": -5}, "limit must be 1 or more, not -5"),
-        ("journal", {"limit": 2.0}, "limit must be an int, not float 2.0"),
-        ("journal", {"limit": True}, "limit must be an int, not bool True"),
-        ("journal", {"after": -1}, "after must be 0 or more, not -1"),
-        ("journal", {"after": "3"}, "after must be an int, not str '3'"),
-        ("forget_journal", {"up_to": -1}, "up_to must be 0 or more, not -1"),
-        ("forget_journal", {"up_to": None}, "up_to must be an int, not NoneType None"),
+        ({"consumer": ""}, "consumer must be a name of 1 to 200 characters, not ''"),
+        (
+            {"consumer": "x" * 201},
+            f"consumer must be a name of 1 to 200 characters, not {'x' * 201!r}",
+        ),
+        ({"consumer": 7}, "consumer must be a name of 1 to 200 characters, not 7"),
+        ({"limit": 0}, "limit must be an int of 1 to 10000, not 0"),
+        ({"limit": 10_001}, "limit must be an int of 1 to 10000, not 10001"),
+        ({"limit": 2.0}, "limit must be an int of 1 to 10000, not 2.0"),
+        ({"limit": True}, "limit must be an int of 1 to 10000, not True"),
+        ({"idle": -1}, "idle must be seconds, 0 or more, not -1"),
+        ({"idle": "3"}, "idle must be seconds, 0 or more, not '3'"),
+        ({"idle": math.nan}, "idle must be seconds, 0 or more, not nan"),
     ],
 )
-def test_journal_arguments_are_checked(
-    tmp_path: Path, method: str, arguments: dict[str, Any], message: str
+def test_claim_arguments_are_checked(
+    tmp_path: Path, arguments: dict[str, Any], message: str
 ) -> None:
     with SQLiteStore(tmp_path / "calls.db", synchronous="NORMAL", journal=True) as store:
         run(store, SUCCESS, "call-a")
         before = rows(tmp_path / "calls.db")
         with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
-            getattr(store, method)(**arguments)
+            store.claim_journal(**{"consumer": "bot", **arguments})
         assert rows(tmp_path / "calls.db") == before
-        assert len(store.journal(limit=1)) == 1  # limit 1 and after 0 are fine
+        assert len(store.claim_journal("b" * 200, limit=1, idle=0)) == 1  # the bounds are fine
+
+
+def test_ack_arguments_are_checked(tmp_path: Path) -> None:
+    with SQLiteStore(tmp_path / "calls.db", synchronous="NORMAL", journal=True) as store:
+        run(store, SUCCESS, "call-a")
+        before = rows(tmp_path / "calls.db")
+        with pytest.raises(TypeError, match=r"^ack_journal takes JournalEntry values, not '1'$"):
+            store.ack_journal(["1"])  # type: ignore[list-item]
+        for bad in ("x", "-1", "1.0", "", "1" * 20):
+            entry = JournalEntry(bad, "call-a", Milestone.CALL_TERMINATED, "k")
+            with pytest.raises(ValueError, match=f"^not an SQLite journal entry id: {bad!r}$"):
+                store.ack_journal([entry])
+        assert rows(tmp_path / "calls.db") == before
 
 
 def test_the_journal_option_must_be_a_bool(tmp_path: Path) -> None:
@@ -209,24 +281,25 @@ def test_the_journal_option_must_be_a_bool(tmp_path: Path) -> None:
     assert not (tmp_path / "calls.db").exists()
 
 
-def test_the_async_store_journals_and_forgets(tmp_path: Path) -> None:
+def test_the_async_store_claims_and_acks(tmp_path: Path) -> None:
     path = tmp_path / "calls.db"
     request, ended = request_of(SUCCESS), tf.call_gone("call-a")
     established = tf.parse_call_resource({"id": "call-a", "state": "established"})
 
-    async def main() -> tuple[list[JournalEntry], int, list[JournalEntry]]:
+    async def main() -> tuple[list[tf.Step], list[JournalEntry], int, list[JournalEntry]]:
         async with AsyncSQLiteStore(path, synchronous="NORMAL", journal=True) as store:
-            for event in (established, request, ended):
-                await store.apply("call-a", event)
-            journal = await store.journal(after=0, limit=10)
-            return journal, await store.forget_journal(1), await store.journal()
+            steps = [await store.apply("call-a", event) for event in (established, request, ended)]
+            claimed = await store.claim_journal("bot", limit=10, idle=60.0)
+            acked = await store.ack_journal(claimed[:1])
+            return steps, claimed, acked, await store.claim_journal("other", idle=0.0)
 
-    journal, forgotten, rest = asyncio.run(main())
-    assert journal == [
-        JournalEntry(1, "call-a", Milestone.TRANSFER_FAILED),
-        JournalEntry(2, "call-a", Milestone.CALL_TERMINATED),
+    steps, claimed, acked, rest = asyncio.run(main())
+    assert claimed == journaled(steps)
+    assert [entry[1:] for entry in claimed] == [
+        ("call-a", Milestone.TRANSFER_FAILED, "call-a:1:transferFailed"),
+        ("call-a", Milestone.CALL_TERMINATED, "call-a:callTerminated"),
     ]
-    assert (forgotten, rest) == (1, journal[1:])
+    assert (acked, rest) == (1, claimed[1:])
 
 
 # -- processes -----------------------------------------------------------------------------
@@ -260,7 +333,7 @@ def test_two_processes_on_one_file_journal_each_milestone_once(tmp_path: Path) -
                 {Milestone(kind): n for kind, n in kinds.items()}
             )
     journal = journal_of(path)
-    seqs = [entry.seq for entry in journal]
+    seqs = [int(entry.id) for entry in journal]
     assert seqs == list(range(1, len(journal) + 1))  # strictly increasing, none missing
     assert journal_counts(journal) == reported  # what the writers' steps reported, once each
     assert milestone_problems(work, journal_counts(journal)) == []
@@ -302,10 +375,10 @@ def test_kill_9_mid_stream_the_journal_has_every_committed_milestone(tmp_path: P
     matches = [
         prefix
         for prefix in committed_prefixes(work, order, acked)
-        if replayed(work, prefix) == ([entry[1:] for entry in journal], stored)
+        if replayed(work, prefix) == ([entry[1:3] for entry in journal], stored)
     ]
     assert len(matches) >= 1
-    assert [entry.seq for entry in journal] == list(range(1, len(journal) + 1))
+    assert [int(entry.id) for entry in journal] == list(range(1, len(journal) + 1))
     # From the calls' own views: one terminal milestone per ended attempt, none for the others.
     counts = journal_counts(journal)
     for call_id, view in stored.items():
@@ -328,3 +401,93 @@ def test_kill_9_mid_stream_the_journal_has_every_committed_milestone(tmp_path: P
         f"\njournal, kill -9 after {acked} of {len(order)} bodies:"
         f" {len(journal)} entries, none lost"
     )
+
+
+CONSUMER = Path(__file__).parent / "journal_consumer.py"
+
+
+def start_consumer(path: Path, name: str, idle: float, *hold: str) -> subprocess.Popen[bytes]:
+    """A consumer process draining the journal of ``path`` (see ``journal_consumer.py``)."""
+    stop_file = path.parent / "stop"
+    return subprocess.Popen(
+        [sys.executable, str(CONSUMER), str(path), name, str(idle), str(stop_file), *hold],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+
+
+def consumed(out: bytes) -> list[tuple[str, str]]:
+    """The (id, key) of each entry a consumer printed."""
+    return [(line["id"], line["key"]) for line in map(json.loads, out.splitlines())]
+
+
+def sequence(path: Path) -> int:
+    """The last seq the journal handed out (every entry ever written: 1 to it)."""
+    with closing(sqlite3.connect(path)) as db:
+        row = db.execute("SELECT seq FROM sqlite_sequence WHERE name = 'milestones'").fetchone()
+    return 0 if row is None else int(row[0])
+
+
+def test_two_consumer_processes_draining_while_two_writers_write_get_each_entry_once(
+    tmp_path: Path,
+) -> None:
+    work = workload(60, seed=12)
+    path = tmp_path / "calls.db"
+    spec = f"sqlite:{path}?synchronous=NORMAL&journal=1"
+    with open_store(spec) as store:
+        requests = [store.apply(call_id, request) for call_id, request in work.requests]
+    processes = [start_consumer(path, f"consumer-{n}", 60.0) for n in range(2)]
+    try:
+        writers = start_workers(tmp_path, spec, work, seeds=[30, 31])
+        processes += writers
+        for writer in writers:
+            _, errors = writer.communicate(timeout=PROCESS_SECONDS)
+            assert writer.returncode == 0, errors.decode()
+        (tmp_path / "stop").touch()
+        outputs = [process.communicate(timeout=PROCESS_SECONDS) for process in processes[:2]]
+    finally:
+        stop(processes)
+    for process, (_, errors) in zip(processes[:2], outputs, strict=True):
+        assert process.returncode == 0, errors.decode()
+    each = [consumed(out) for out, _ in outputs]
+    everything = sorted(each[0] + each[1], key=lambda entry: int(entry[0]))
+    assert [int(id_) for id_, _ in everything] == list(range(1, sequence(path) + 1))  # once each
+    assert journal_of(path) == []
+    keys = Counter(key for _, key in everything)
+    assert max(keys.values()) == 1  # each milestone key once: no milestone reported twice
+    assert len(keys) >= len(entries(requests))
+    print(
+        f"\ntwo consumers, two writers: {len(everything)} entries, {len(each[0])} and"
+        f" {len(each[1])} drained, none twice"
+    )
+
+
+def test_a_killed_consumers_entries_go_to_another_once_idle(tmp_path: Path) -> None:
+    path = tmp_path / "calls.db"
+    with SQLiteStore(path, synchronous="NORMAL", journal=True) as store:
+        expected = journaled(run(store, SUCCESS, "call-a") + run(store, FAILURE, "call-b"))
+    assert len(expected) > 7
+    crashed = start_consumer(path, "crashed", 60.0, "--hold")
+    try:
+        assert crashed.stdout is not None
+        held = [json.loads(crashed.stdout.readline()) for _ in range(7)]
+        crashed.kill()
+        crashed.wait(timeout=PROCESS_SECONDS)
+        assert holders(path) == [(n, "crashed") for n in range(1, 8)] + [
+            (n, None) for n in range(8, len(expected) + 1)
+        ]
+        survivor = start_consumer(path, "survivor", 0.5)
+        assert survivor.stdout is not None
+        # Bounded: the consumer exits within 60 s, ending the stream.
+        lines = [survivor.stdout.readline() for _ in expected]
+        (tmp_path / "stop").touch()
+        out, errors = survivor.communicate(timeout=PROCESS_SECONDS)
+        assert survivor.returncode == 0, errors.decode()
+    finally:
+        stop([crashed, *([survivor] if "survivor" in locals() else [])])
+    assert crashed.returncode == -9
+    assert [(line["id"], line["key"]) for line in held] == [(e.id, e.key) for e in expected[:7]]
+    got = consumed(b"".join(lines) + out)
+    # The free entries at once, the crashed one's after 0.5 s idle: each once.
+    assert sorted(got, key=lambda entry: int(entry[0])) == [(e.id, e.key) for e in expected]
+    assert journal_of(path) == []

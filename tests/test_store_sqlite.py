@@ -38,8 +38,8 @@ from store_workload import (
 )
 
 import transfer_fsm as tf
-from transfer_fsm import Call, LegFate, SnapshotError
-from transfer_fsm.store import BodyError, Link, encode
+from transfer_fsm import Call, LegFate, Milestone, SnapshotError
+from transfer_fsm.store import BodyError, JournalEntry, Link, encode
 from transfer_fsm.store.sqlite import LAYOUT, AsyncSQLiteStore, SQLiteStore
 
 THREAD_SECONDS = 60
@@ -53,7 +53,7 @@ def fast(path: Path) -> str:
 def dump(path: Path) -> list[list[Any]]:
     """Every row of the store's tables, read with plain sqlite3."""
     with sqlite3.connect(path) as db:
-        calls = db.execute("SELECT * FROM calls ORDER BY call_id").fetchall()
+        calls = db.execute("SELECT call_id, snapshot, ended FROM calls ORDER BY call_id").fetchall()
         links = db.execute("SELECT * FROM links ORDER BY consultation_id").fetchall()
     return [calls, links]
 
@@ -243,58 +243,131 @@ def tables(path: Path) -> list[tuple[str, str]]:
         return db.execute(query).fetchall()
 
 
-LAYOUT_2_TABLES = [
+LAYOUT_3_TABLES = [
     ("table", "calls"),
     ("index", "calls_ended"),
+    ("index", "calls_heard"),
+    ("index", "calls_in_flight"),
     ("table", "links"),
     ("index", "links_primary"),
     ("table", "milestones"),
     ("index", "sqlite_autoindex_calls_1"),
     ("index", "sqlite_autoindex_links_1"),
+    ("table", "written"),
+    ("index", "written_at"),
 ]
 
 
-def test_a_new_file_gets_layout_2_and_a_layout_2_file_opens_without_a_write(
+def columns(path: Path) -> dict[str, list[str]]:
+    """Each table's column names, in order."""
+    with closing(sqlite3.connect(path)) as db:
+        return {
+            table: [row[1] for row in db.execute(f"PRAGMA table_info({table})")]
+            for table in ("calls", "links", "milestones", "written")
+        }
+
+
+LAYOUT_3_COLUMNS = {
+    "calls": ["call_id", "snapshot", "ended", "in_flight", "heard"],
+    "links": ["consultation_id", "primary_id"],
+    "milestones": ["seq", "call_id", "milestone", "key", "consumer", "claimed"],
+    "written": ["token", "keys", "at"],
+}
+
+
+def test_a_new_file_gets_layout_3_and_a_layout_3_file_opens_without_a_write(
     tmp_path: Path,
 ) -> None:
-    assert LAYOUT == 2
-    SQLiteStore(tmp_path / "new.db").close()
-    with closing(sqlite3.connect(tmp_path / "new.db")) as db:
-        assert db.execute("PRAGMA user_version").fetchone() == (2,)
-    assert tables(tmp_path / "new.db") == LAYOUT_2_TABLES
-    path = tmp_path / "old.db"
-    call = tf.reduce(Call("call-a"), request_of(SUCCESS))
-    old_file(path, LAYOUT_2, call)
+    assert LAYOUT == 3
+    path = tmp_path / "new.db"
+    with SQLiteStore(path, journal=True) as store:
+        store.apply("call-a", request_of(SUCCESS))
+    with closing(sqlite3.connect(path)) as db:
+        assert db.execute("PRAGMA user_version").fetchone() == (3,)
+    assert (tables(path), columns(path)) == (LAYOUT_3_TABLES, LAYOUT_3_COLUMNS)
     with closing(sqlite3.connect(path)) as watcher:
         seen = watcher.execute("PRAGMA data_version").fetchone()
         with SQLiteStore(path, journal=True) as store:
             # data_version changes when another connection commits a change to the file
             assert watcher.execute("PRAGMA data_version").fetchone() == seen
-            assert (store.get("call-a"), store.link("call-a"), store.journal()) == (call, None, [])
-        assert watcher.execute("PRAGMA user_version").fetchone() == (2,)
-    assert dump(path) == [[("call-a", encode(call), None)], []]
+            assert store.get("call-a") == tf.reduce(Call("call-a"), request_of(SUCCESS))
+
+
+def test_a_layout_2_file_keeps_its_calls_links_and_entries_and_gains_layout_3(
+    tmp_path: Path,
+) -> None:
+    """Its live calls are indexed (in flight from their snapshot, heard at the migration);
+    its journal entries get the documented key ``{call_id}:journal-{seq}:{milestone}``."""
+    path = tmp_path / "old.db"
+    call = tf.reduce(Call("call-a"), request_of(SUCCESS))
+    old_file(path, LAYOUT_2, call)
+    ended = tf.reduce(tf.reduce(Call("call-b"), request_of(FAILURE)), tf.call_gone("call-b"))
+    with closing(sqlite3.connect(path)) as db:
+        db.execute("INSERT INTO calls VALUES (?, ?, 1)", ("call-b", encode(ended)))
+        db.execute("INSERT INTO calls VALUES (?, ?, NULL)", ("call-c", encode(Call("call-c"))))
+        db.execute("INSERT INTO links VALUES ('leg-1', 'call-b')")
+        db.execute(
+            "INSERT INTO milestones (call_id, milestone) VALUES ('call-b', 'transferFailed')"
+        )
+        db.execute(
+            "INSERT INTO milestones (call_id, milestone) VALUES ('call-b', 'callTerminated')"
+        )
+        db.commit()
+    with SQLiteStore(path, journal=True) as store:
+        assert (store.get("call-a"), store.get("call-b"), store.get("call-c")) == (
+            call,
+            ended,
+            Call("call-c"),
+        )
+        assert store.in_flight() == [call]
+        assert store.unheard(3600.0) == []  # heard at the migration, just now
+        heard = sorted(store.unheard(0.0), key=lambda live: live.call_id)
+        assert heard == [call, Call("call-c")]  # the live calls, not the ended one
+        assert store.claim_journal("bot-1") == [
+            JournalEntry(
+                "1", "call-b", Milestone.TRANSFER_FAILED, "call-b:journal-1:transferFailed"
+            ),
+            JournalEntry(
+                "2", "call-b", Milestone.CALL_TERMINATED, "call-b:journal-2:callTerminated"
+            ),
+        ]
+        again = store.apply("call-b", tf.call_gone("call-b"))
+        assert (again.outcome, again.milestones) == (tf.Outcome.DUPLICATE, ())
+    assert (tables(path), columns(path)) == (LAYOUT_3_TABLES, LAYOUT_3_COLUMNS)
+    with closing(sqlite3.connect(path)) as db:
+        assert db.execute("PRAGMA user_version").fetchone() == (3,)
+        rows = db.execute(
+            "SELECT call_id, snapshot, ended, in_flight, heard IS NOT NULL FROM calls"
+            " ORDER BY call_id"
+        ).fetchall()
+    assert rows == [
+        ("call-a", encode(call), None, 1, 1),
+        ("call-b", encode(ended), 1, None, 0),
+        ("call-c", encode(Call("call-c")), None, None, 1),
+    ]
+    assert dump(path)[1] == [("leg-1", "call-b")]
 
 
 def test_a_layout_1_file_keeps_its_calls_and_gains_the_journal(tmp_path: Path) -> None:
     path = tmp_path / "old.db"
     call = tf.reduce(Call("call-a"), request_of(SUCCESS))
     old_file(path, LAYOUT_1, call)
-    assert tables(path) == [name for name in LAYOUT_2_TABLES if name[1] != "milestones"]
     with closing(sqlite3.connect(path)) as watcher:
         seen = watcher.execute("PRAGMA data_version").fetchone()
         with SQLiteStore(path, journal=True) as store:
             assert watcher.execute("PRAGMA data_version").fetchone() != seen  # it wrote
-            assert (store.get("call-a"), store.link("call-a"), store.journal()) == (call, None, [])
+            assert (store.get("call-a"), store.link("call-a")) == (call, None)
+            assert store.claim_journal("bot") == []
             _, bodies = flow_as(SUCCESS, "call-a", request_of(SUCCESS))
             steps = [done for body in bodies for done in store.apply_body(body)]
-            assert [entry[1:] for entry in store.journal()] == [
+            assert [entry[1:3] for entry in store.claim_journal("bot")] == [
                 ("call-a", tf.Milestone.AUDIO_INACTIVE),
                 ("call-a", tf.Milestone.TRANSFER_ACCEPTED),
                 ("call-a", tf.Milestone.TRANSFER_COMPLETED),
                 ("call-a", tf.Milestone.CALL_TERMINATED),
             ]
-        assert watcher.execute("PRAGMA user_version").fetchone() == (2,)
-    assert tables(path) == LAYOUT_2_TABLES
+        assert watcher.execute("PRAGMA user_version").fetchone() == (3,)
+    assert (tables(path), columns(path)) == (LAYOUT_3_TABLES, LAYOUT_3_COLUMNS)
     assert dump(path)[0] == [("call-a", encode(steps[-1].call), 1)]
 
 

@@ -33,6 +33,9 @@ from flows import FLOWS, VARIANT_FLOWS, Flow, events_of, replay, request_of
 import transfer_fsm as tf
 from transfer_fsm.store import SQLiteStore
 
+CONSUMER = "webhook-bot"
+"""The name ``examples/webhook_bot.py`` claims journal entries under."""
+
 Body = dict[str, Any]
 TIMEOUT = aiohttp.ClientTimeout(total=20)
 CONCURRENCY = 16
@@ -160,15 +163,16 @@ def assert_final_views(base: str, plans: Sequence[Plan]) -> None:
 
 
 def journaled(lines: Sequence[dict[str, Any]]) -> tuple[dict[int, dict[str, Any]], int]:
-    """The milestone lines by ``seq`` (a repeated seq must repeat its line), and how many
-    lines repeated a seq already logged."""
+    """The milestone lines by journal ``id`` (a repeated id must repeat its line), and how
+    many lines repeated an id already logged."""
     entries: dict[int, dict[str, Any]] = {}
     repeats = 0
     for line in lines:
         if line["event"] == "milestone":
-            entry = {key: line[key] for key in ("call_id", "milestone")}
-            assert entries.setdefault(line["seq"], entry) == entry, (line, entries[line["seq"]])
-            repeats += entries[line["seq"]] is not entry
+            entry = {key: line[key] for key in ("call_id", "milestone", "key")}
+            seq = int(line["id"])
+            assert entries.setdefault(seq, entry) == entry, (line, entries[seq])
+            repeats += entries[seq] is not entry
     return entries, repeats
 
 
@@ -463,14 +467,16 @@ def test_sigkill_midway_then_restart_and_redelivery(signer: Signer, tmp_path: Pa
             assert done_at_kill[-1] < len(calls)  # the kill landed midway
     entries, repeats = journaled(lines)
     with SQLiteStore(db) as store:
-        assert store.journal() == []  # the last bot stopped cleanly: every entry forgotten
+        assert store.claim_journal("test") == []  # the last bot stopped cleanly: all acked
     assert sorted(entries) == list(range(1, len(entries) + 1))  # every committed seq logged
     setup_counts = milestones(setup, calls)
     assert {id_: dict(counted) for id_, counted in setup_counts.items()} == {
         plan.call_id: {"audioActive": 1} for plan in calls
     }
     before = set(journaled(setup)[0])  # the setup's seqs, then the flows' (as in the test above)
-    after = [line for line in lines if line["event"] != "milestone" or line["seq"] not in before]
+    after = [
+        line for line in lines if line["event"] != "milestone" or int(line["id"]) not in before
+    ]
     logged = assert_each_once(after, calls)  # each once per seq; every terminal one
     print(
         f"\nwebhook bot, kill -9: {len(calls)} calls, 2 kills and 3 starts, {sent} callbacks"
@@ -483,39 +489,46 @@ def test_sigkill_midway_then_restart_and_redelivery(signer: Signer, tmp_path: Pa
 def test_a_start_logs_what_a_killed_run_journaled_before_it_listens(
     signer: Signer, tmp_path: Path
 ) -> None:
-    """Entries a run committed but did not log (or logged, then died before forgetting
-    them) are in the journal: the next start logs them, with their seq, before listening."""
+    """An entry a run claimed but did not acknowledge (logged or not, then killed) is
+    held under the bot's consumer name: the next start takes it back at once and logs
+    it, with its id and key, before listening."""
     db, jwks = tmp_path / "calls.db", signer.write_jwks(tmp_path / "jwks.json")
     plan = Plan(FLOWS[0])
     with SQLiteStore(db, journal=True) as store:  # the killed run's commits
-        store.apply_body(established(plan.call_id))
-        store.apply(plan.call_id, plan.request.event)
-        steps = [done for body in plan.bodies for done in store.apply_body(body)]
-        store.forget_journal(1)  # it had logged audioActive, and forgotten it
-        left = store.journal()
-    assert [(entry.seq, entry.call_id) for entry in left] == [
-        (seq, plan.call_id) for seq in range(2, 2 + len(left))
+        steps = store.apply_body(established(plan.call_id))
+        steps.append(store.apply(plan.call_id, plan.request.event))
+        steps += [done for body in plan.bodies for done in store.apply_body(body)]
+        first = store.claim_journal(CONSUMER, limit=1)
+        assert store.ack_journal(first) == 1  # it had logged audioActive, and acknowledged it
+        held = store.claim_journal(CONSUMER, limit=1)  # it had logged the next, not acked it
+        left = held + store.claim_journal("another", idle=3600.0)  # and another instance...
+        assert store.ack_journal(left[1:]) == len(left) - 1  # ... drained the rest
+    assert [(entry.id, entry.call_id) for entry in left] == [
+        (str(seq), plan.call_id) for seq in range(2, 2 + len(left))
     ]
-    assert [entry.milestone for entry in left] == [
-        milestone for done in steps for milestone in done.milestones
+    assert [(entry.milestone, entry.key) for entry in [*first, *left]] == [
+        (milestone, key)
+        for done in steps
+        for milestone, key in zip(done.milestones, done.milestone_keys, strict=True)
     ]
     with running_bot(db, tmp_path / "bot.log", "--jwks", str(jwks)) as bot:
         lines = bot.log_lines()
         with SQLiteStore(db) as store:
-            assert store.journal() == []
-    # Logged before the bot said where it listens (its "listening" log line may follow).
-    assert [line["event"] for line in lines[len(left) :]] in ([], ["listening"])
-    assert [{k: v for k, v in line.items() if k != "time"} for line in lines[: len(left)]] == [
+            assert store.claim_journal("test", idle=0.0) == []
+    # The entry it held, taken back under its name at once, logged before the bot said
+    # where it listens (its "listening" log line may follow).
+    assert [line["event"] for line in lines[1:]] in ([], ["listening"])
+    assert [{k: v for k, v in line.items() if k != "time"} for line in lines[:1]] == [
         {
             "event": "milestone",
-            "seq": entry.seq,
+            "id": entry.id,
+            "key": entry.key,
             "call_id": plan.call_id,
             "milestone": entry.milestone.value,
             "cause": "startup",
         }
-        for entry in left
+        for entry in held
     ]
-    assert plan.terminal in {line["milestone"] for line in lines[: len(left)]}
 
 
 def test_keys_from_a_published_openid_configuration(signer: Signer, tmp_path: Path) -> None:

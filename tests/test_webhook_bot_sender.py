@@ -141,11 +141,13 @@ def endpoints(requests: list[dict[str, Any]]) -> list[str]:
 
 
 def logged(bot: RunningBot, call_id: str) -> list[dict[str, Any]]:
-    """The bot's log lines about one call, without their time (and, checked, the journal seq)."""
+    """The bot's log lines about one call, without their time (and, checked, the journal
+    id and key)."""
     lines = [line for line in bot.log_lines() if line.get("call_id") == call_id]
     for line in lines:
         if line["event"] == "milestone":
-            assert isinstance(line.pop("seq"), int)
+            assert isinstance(line.pop("id"), str)
+            assert line.pop("key").startswith(f"{call_id}:")
     return [{key: value for key, value in line.items() if key != "time"} for line in lines]
 
 

@@ -28,6 +28,7 @@ from .core import (
     ConflictError,
     IncompleteBodyError,
     JournaledStore,
+    JournalEntry,
     Link,
     Store,
     advance,
@@ -37,14 +38,14 @@ from .core import (
 from .memory import MemoryStore
 
 if TYPE_CHECKING:
-    from .journal import JournalEntry
+    from .batch import BatchError
     from .redis import AsyncRedisStore, RedisStore, UnknownOutcomeError
     from .sqlite import AsyncSQLiteStore, SQLiteStore
 
 _LAZY = {
     "SQLiteStore": ".sqlite",
     "AsyncSQLiteStore": ".sqlite",
-    "JournalEntry": ".journal",
+    "BatchError": ".batch",
     "RedisStore": ".redis",
     "AsyncRedisStore": ".redis",
     "UnknownOutcomeError": ".redis",
@@ -62,6 +63,7 @@ __all__ = [
     "AsyncRedisStore",
     "AsyncStore",
     "AsyncSQLiteStore",
+    "BatchError",
     "BodyError",
     "Change",
     "ConflictError",

@@ -1,67 +1,114 @@
-"""The milestone journal of :class:`~transfer_fsm.store.SQLiteStore` (a transactional outbox).
+"""The milestone journal and the write tokens of :class:`~transfer_fsm.store.SQLiteStore`.
 
 A store opened with ``journal=True`` inserts each step's milestones into the
-``milestones`` table in the same transaction as the call's snapshot: the
-step commits with its milestones, or neither does. A reader then delivers
-the entries at least once: it reads them (:func:`read`), acts on each (a log
-line, a message), and only then forgets them (:func:`forget`). An entry acted
-on but not yet forgotten when the reader dies is read again: its ``seq``, which
-SQLite never hands out twice (``AUTOINCREMENT``), is the idempotency key.
+``milestones`` table in the same transaction as the call's snapshot (a
+transactional outbox): the step commits with its milestones, or neither does.
+Consumers drain it at least once, several at a time: :func:`claim` hands each
+entry to one consumer (``consumer``, ``claimed``: SQLite's ``julianday('now')``
+when it was handed), again to the same consumer (an instance restarted under
+its name takes back what it held), and to any consumer once its holder has not
+acknowledged it within ``idle`` seconds; :func:`ack` deletes entries acted on.
+An entry's ``seq`` is never handed out again (``AUTOINCREMENT``): its id.
 
-This module holds the SQL and the checks; the store runs them on its connection.
+A write given a token records ``token -> the step's milestone keys`` in the
+``written`` table, in the same transaction (:func:`record_token`); :func:`landed`
+reads it back, and :func:`prune_tokens` drops tokens older than a bound.
+
+This module holds the SQL; the store runs it on its connection, inside its
+transactions. The clock is SQLite's own, so the library reads none.
 """
 
 from __future__ import annotations
 
+import json
 import sqlite3
-from typing import NamedTuple
+from collections.abc import Iterable
 
 from ..values import Milestone
+from .core import JournalEntry, check_claim, entry_ids
 
-TABLE = (
+DAY = 86_400.0
+"""Seconds in a day: ``julianday`` counts days."""
+
+MILESTONES = (
     "CREATE TABLE IF NOT EXISTS milestones ("
-    "seq INTEGER PRIMARY KEY AUTOINCREMENT, call_id TEXT NOT NULL, milestone TEXT NOT NULL)"
+    "seq INTEGER PRIMARY KEY AUTOINCREMENT, call_id TEXT NOT NULL, milestone TEXT NOT NULL,"
+    " key TEXT NOT NULL DEFAULT '', consumer TEXT, claimed REAL)"
 )
-"""The journal's table (layout 2): ``AUTOINCREMENT``, so a seq is never used again."""
+"""The journal's table (layout 3): ``AUTOINCREMENT``, so a seq is never used again."""
 
-_INSERT = "INSERT INTO milestones (call_id, milestone) VALUES (?, ?)"
-_READ = "SELECT seq, call_id, milestone FROM milestones WHERE seq > ? ORDER BY seq LIMIT ?"
-_FORGET = "DELETE FROM milestones WHERE seq <= ?"
+WRITTEN = (
+    "CREATE TABLE IF NOT EXISTS written ("
+    "token TEXT PRIMARY KEY, keys TEXT NOT NULL, at REAL NOT NULL) WITHOUT ROWID"
+)
+"""The write tokens (layout 3): each token's milestone keys (a JSON list), and when."""
 
+WRITTEN_AT = "CREATE INDEX IF NOT EXISTS written_at ON written (at)"
 
-class JournalEntry(NamedTuple):
-    """One milestone as the journal keeps it."""
+LEGACY_KEY = "call_id || ':journal-' || seq || ':' || milestone"
+"""The key a layout-2 entry gets when its file is opened (``{call_id}:journal-{seq}:{milestone}``):
+its step's key is not known, and ``seq`` makes it unique."""
 
-    seq: int
-    """Its place in the journal: increasing in commit order, never reused (the idempotency key)."""
-    call_id: str
-    """The call whose step reported it."""
-    milestone: Milestone
-    """The milestone."""
-
-
-def record(db: sqlite3.Connection, call_id: str, milestones: tuple[Milestone, ...]) -> None:
-    """Insert one step's ``milestones`` (inside the caller's transaction)."""
-    db.executemany(_INSERT, [(call_id, milestone.value) for milestone in milestones])
-
-
-def read(db: sqlite3.Connection, after: int, limit: int) -> list[JournalEntry]:
-    """The oldest ``limit`` entries whose seq is greater than ``after``, oldest first."""
-    count("after", after, 0)
-    count("limit", limit, 1)
-    rows = db.execute(_READ, (after, limit)).fetchall()
-    return [JournalEntry(seq, call_id, Milestone(value)) for seq, call_id, value in rows]
+INSERT = "INSERT INTO milestones (call_id, milestone, key) VALUES (?, ?, ?)"
+_CLAIM = (
+    "UPDATE milestones SET consumer = ?1, claimed = julianday('now') WHERE seq IN ("
+    "SELECT seq FROM milestones WHERE consumer IS NULL OR consumer = ?1"
+    " OR claimed <= julianday('now') - ?2 ORDER BY seq LIMIT ?3)"
+    " RETURNING seq, call_id, milestone, key"
+)
+_ACK = "DELETE FROM milestones WHERE seq = ?"
+_TOKEN = "INSERT OR REPLACE INTO written (token, keys, at) VALUES (?, ?, julianday('now'))"
+_LANDED = "SELECT keys FROM written WHERE token = ?"
+_PRUNE_TOKENS = "DELETE FROM written WHERE at < julianday('now') - ?"
 
 
-def forget(db: sqlite3.Connection, up_to: int) -> int:
-    """Delete the entries whose seq is ``up_to`` or less (inside the caller's transaction)."""
-    gone: int = db.execute(_FORGET, (up_to,)).rowcount
+def claim(db: sqlite3.Connection, consumer: str, limit: int, idle: float) -> list[JournalEntry]:
+    """Hand ``consumer`` up to ``limit`` entries, oldest first (inside the caller's
+    ``BEGIN IMMEDIATE``): those nobody holds, those it holds itself, and those held
+    longer than ``idle`` seconds."""
+    check_claim(consumer, limit, idle)
+    rows = db.execute(_CLAIM, (consumer, idle / DAY, limit)).fetchall()
+    rows.sort()
+    return [
+        JournalEntry(str(seq), call_id, Milestone(value), key) for seq, call_id, value, key in rows
+    ]
+
+
+def ack_ids(entries: Iterable[JournalEntry]) -> list[tuple[int]]:
+    """The seqs of ``entries``, checked (``ValueError`` for an id no SQLite journal hands out)."""
+    seqs = []
+    for id_ in entry_ids(entries):
+        if not (isinstance(id_, str) and id_.isascii() and id_.isdigit() and len(id_) < 20):
+            raise ValueError(f"not an SQLite journal entry id: {id_!r}")
+        seqs.append((int(id_),))
+    return seqs
+
+
+def ack(db: sqlite3.Connection, seqs: list[tuple[int]]) -> int:
+    """Delete the entries ``seqs`` (inside the caller's transaction); how many were there."""
+    gone: int = db.executemany(_ACK, seqs).rowcount
     return gone
 
 
-def count(name: str, value: object, least: int) -> None:
-    """Raise ``ValueError`` unless ``value`` is an ``int`` (not a ``bool``) of ``least`` or more."""
-    if not isinstance(value, int) or isinstance(value, bool):
-        raise ValueError(f"{name} must be an int, not {type(value).__name__} {value!r}")
-    if value < least:
-        raise ValueError(f"{name} must be {least} or more, not {value}")
+def check_token(token: object) -> None:
+    """Raise ``ValueError`` unless ``token`` is a str of 1 to 200 characters."""
+    if not isinstance(token, str) or not 0 < len(token) <= 200:
+        raise ValueError(f"token must be a str of 1 to 200 characters, not {token!r}")
+
+
+def record_token(db: sqlite3.Connection, token: str, keys: tuple[str, ...]) -> None:
+    """Record that the write ``token`` committed the milestone ``keys`` (in its transaction)."""
+    db.execute(_TOKEN, (token, json.dumps(keys)))
+
+
+def landed(db: sqlite3.Connection, token: str) -> tuple[str, ...]:
+    """The keys recorded for ``token``, ``()`` for none."""
+    check_token(token)
+    row = db.execute(_LANDED, (token,)).fetchone()
+    return () if row is None else tuple(json.loads(row[0]))
+
+
+def prune_tokens(db: sqlite3.Connection, older_than: float) -> int:
+    """Drop the tokens recorded more than ``older_than`` seconds ago; how many went."""
+    gone: int = db.execute(_PRUNE_TOKENS, (older_than / DAY,)).rowcount
+    return gone

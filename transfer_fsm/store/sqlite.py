@@ -1,66 +1,77 @@
 """``SQLiteStore``: calls kept in an SQLite file (standard library ``sqlite3``, WAL).
 
-The file holds three tables: ``calls`` (each call's snapshot, as
-:func:`~transfer_fsm.store.encode` writes it, and for an ended call its place
-in the order calls ended), ``links`` (each consultation call id, with the
-primary call whose request named it) and ``milestones`` (the journal of a
-store opened with ``journal=True``, see :mod:`transfer_fsm.store.journal`).
-``PRAGMA user_version`` is the layout version of these tables: 2 since the
-journal (a file of layout 1 gains the empty ``milestones`` table when opened).
+The file's tables and their layout version are described in
+:mod:`transfer_fsm.store.sqlite_layout`; the journal's and the write tokens'
+SQL is in :mod:`transfer_fsm.store.journal`.
 
 Every ``apply`` is one ``BEGIN IMMEDIATE`` transaction: it takes the file's
 write lock, reads the call, steps it with :func:`~transfer_fsm.store.advance`
 and writes it back before ``COMMIT``. Writers, threads or processes, wait for
 that lock in turn (up to ``timeout`` seconds), so none ever steps a call that
 another is changing: no update is lost and each milestone is reported by the
-one writer whose step produced it.
+one writer whose step produced it. ``apply_many`` does the same for many
+events in one transaction (one commit, one ``fsync``).
 
-:class:`AsyncSQLiteStore` is the same store for asyncio programs: one worker
-thread runs the synchronous store, off the event loop.
+:class:`AsyncSQLiteStore` (:mod:`transfer_fsm.store.sqlite_async`) is the same
+store for asyncio programs: one worker thread runs it, off the event loop,
+committing the applies waiting at the moment together.
 """
 
 from __future__ import annotations
 
-import asyncio
 import sqlite3
 import threading
-from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
-from functools import partial
+from collections.abc import Callable, Iterable
 from os import PathLike
 from types import TracebackType
-from typing import ParamSpec, TypeVar
+from typing import TypeVar
 
 from ..events import Event
+from ..parse import parse_notifications
 from ..report import Step
-from ..values import Call
+from ..snapshot import SnapshotError
+from ..values import Call, CallState
 from . import journal as _journal
-from .core import Body, Link, SnapshotCache, advance, apply_each, decode, link_of
-from .journal import JournalEntry
+from .batch import BatchError
+from .core import (
+    Body,
+    BodyError,
+    IncompleteBodyError,
+    JournalEntry,
+    Link,
+    SnapshotCache,
+    advance,
+    check_limit,
+    check_seconds,
+    decode,
+    in_flight,
+    link_of,
+)
+from .sqlite_layout import LAYOUT, create
 
-_P = ParamSpec("_P")
 _T = TypeVar("_T")
 
-LAYOUT = 2
-"""The version of the tables this module reads and writes (``PRAGMA user_version``)."""
-
 SYNCHRONOUS = ("OFF", "NORMAL", "FULL", "EXTRA")
+TOKEN_TTL = 7 * 86_400.0
+"""How long :meth:`SQLiteStore.prune` keeps write tokens by default: a week, in seconds."""
 
-_SCHEMA = (
-    "CREATE TABLE IF NOT EXISTS calls ("
-    "call_id TEXT PRIMARY KEY, snapshot BLOB NOT NULL, ended INTEGER)",
-    "CREATE INDEX IF NOT EXISTS calls_ended ON calls (ended) WHERE ended IS NOT NULL",
-    "CREATE TABLE IF NOT EXISTS links (consultation_id TEXT PRIMARY KEY, primary_id TEXT NOT NULL)",
-    "CREATE INDEX IF NOT EXISTS links_primary ON links (primary_id)",
-    _journal.TABLE,
-)
+_TERMINATED = CallState.TERMINATED
 _SELECT = "SELECT snapshot FROM calls WHERE call_id = ?"
-_INSERT = "INSERT INTO calls (call_id, snapshot, ended) VALUES (?, ?, NULL)"
-_UPDATE = "UPDATE calls SET snapshot = ? WHERE call_id = ?"
+# Parameters (call_id, snapshot, in_flight) for the live ones, (call_id, snapshot) else.
+_INSERT = (
+    "INSERT INTO calls (call_id, snapshot, in_flight, heard) VALUES (?1, ?2, ?3, julianday('now'))"
+)
+_UPDATE = (
+    "UPDATE calls SET snapshot = ?2, in_flight = ?3, heard = julianday('now') WHERE call_id = ?1"
+)
 _NEXT_ENDED = "(SELECT COALESCE(MAX(ended), 0) + 1 FROM calls)"
-_INSERT_ENDED = f"INSERT INTO calls (call_id, snapshot, ended) VALUES (?, ?, {_NEXT_ENDED})"
-_UPDATE_ENDED = f"UPDATE calls SET snapshot = ?, ended = {_NEXT_ENDED} WHERE call_id = ?"
+_INSERT_ENDED = f"INSERT INTO calls (call_id, snapshot, ended) VALUES (?1, ?2, {_NEXT_ENDED})"
+_UPDATE_ENDED = (
+    f"UPDATE calls SET snapshot = ?2, ended = {_NEXT_ENDED}, in_flight = NULL, heard = NULL"
+    " WHERE call_id = ?1"
+)
+_UPDATE_TOMBSTONE = "UPDATE calls SET snapshot = ?2 WHERE call_id = ?1"
+_HEARD = "UPDATE calls SET heard = julianday('now') WHERE call_id = ?"
 _LINK = "INSERT OR REPLACE INTO links (consultation_id, primary_id) VALUES (?, ?)"
 _READ_LINK = (
     "SELECT own.snapshot, link.primary_id, main.snapshot FROM (SELECT ? AS id) AS asked"
@@ -68,6 +79,12 @@ _READ_LINK = (
     " LEFT JOIN links AS link ON link.consultation_id = asked.id"
     " LEFT JOIN calls AS main ON main.call_id = link.primary_id"
 )
+_IN_FLIGHT = "SELECT call_id, snapshot FROM calls WHERE in_flight = 1 LIMIT ?"
+_UNHEARD = (
+    "SELECT call_id, snapshot FROM calls WHERE heard < julianday('now') - ? ORDER BY heard LIMIT ?"
+)
+_DELETE_LINKS = "DELETE FROM links WHERE primary_id = ?"
+_DELETE_CALL = "DELETE FROM calls WHERE call_id = ?"
 _OLDEST_ENDED = (
     "SELECT call_id FROM calls WHERE ended IS NOT NULL ORDER BY ended DESC LIMIT -1 OFFSET ?"
 )
@@ -78,31 +95,32 @@ _PRUNE_CALLS = f"DELETE FROM calls WHERE call_id IN ({_OLDEST_ENDED})"
 class SQLiteStore:
     """Calls kept in the SQLite file ``path``, shared by threads and processes.
 
-    Durability: when :meth:`apply` (or :meth:`apply_body`) returns, its
-    transaction has committed. With ``synchronous="FULL"`` (the default) the
-    commit has also been synced to disk, so it survives a power loss or an
-    operating-system crash; with ``"NORMAL"`` it survives the process being
-    killed (``kill -9``) but the last commits may be lost with the machine
-    (commits are then much faster: no ``fsync`` each). ``timeout`` is how many
-    seconds a writer waits for another's lock before ``sqlite3.OperationalError``
-    ("database is locked").
+    Durability: when :meth:`apply` (or :meth:`apply_body`, :meth:`apply_many`)
+    returns, its transaction has committed. With ``synchronous="FULL"`` (the
+    default) the commit has also been synced to disk, so it survives a power
+    loss or an operating-system crash; with ``"NORMAL"`` it survives the
+    process being killed (``kill -9``) but the last commits may be lost with
+    the machine (commits are then much faster: no ``fsync`` each). ``timeout``
+    is how many seconds a writer waits for another's lock before
+    ``sqlite3.OperationalError`` ("database is locked").
 
     Several processes may open the same file, each with its own
     ``SQLiteStore``; within a process, threads may share one (its single
     connection is used under a lock). SQLite serializes writers: ``apply``
     takes the write lock *before* it reads the call, so a writer never works
     from a stale read and never has to retry. :attr:`conflicts` therefore
-    stays 0; it exists so that every store reports the same figure (a store
-    with optimistic concurrency counts its retries there).
+    stays 0; it exists so that every store reports the same figure.
 
     Ended calls are kept (their terminated snapshot is their tombstone: a late
-    notification finds the call ended, not a new call) until :meth:`prune`.
+    notification finds the call ended, not a new call) until :meth:`prune`
+    or :meth:`delete`.
 
     With ``journal=True``, each step's milestones are also inserted into the
     file's journal in the step's own transaction (a transactional outbox):
-    read them with :meth:`journal`, act, then :meth:`forget_journal`. A store
-    opened without it writes no entries, so every writer of a file should
-    agree: the steps of a writer without the journal are missing from it.
+    consumers take them with :meth:`claim_journal`, act, then
+    :meth:`ack_journal`. A store opened without it writes no entries, so every
+    writer of a file should agree. Write tokens (``apply(..., token=)``,
+    :meth:`landed`) are kept ``token_ttl`` seconds, until :meth:`prune`.
     """
 
     conflicts: int
@@ -115,12 +133,15 @@ class SQLiteStore:
         timeout: float = 30.0,
         synchronous: str = "FULL",
         journal: bool = False,
+        token_ttl: float = TOKEN_TTL,
     ) -> None:
         level = synchronous.upper()
         if level not in SYNCHRONOUS:
             raise ValueError(f"synchronous must be one of {', '.join(SYNCHRONOUS)}, not {level!r}")
         if not isinstance(journal, bool):
             raise ValueError(f"journal must be True or False, not {journal!r}")
+        self.token_ttl = check_seconds("token_ttl", token_ttl)
+        """How long :meth:`prune` keeps a write token, in seconds (SQLite's clock)."""
         self.path = str(path)
         self.conflicts = 0
         self.journaled = journal
@@ -137,79 +158,159 @@ class SQLiteStore:
             raise
 
     def _open(self, level: str) -> None:
-        """Switch to WAL, then check the layout version and create the tables if missing."""
+        """Switch to WAL, then check the layout version and create or migrate the tables."""
         db = self._db
         mode = db.execute("PRAGMA journal_mode=WAL").fetchone()[0]
         if str(mode).lower() != "wal":
             raise RuntimeError(f"{self.path}: SQLite could not use WAL here (journal mode {mode})")
         db.execute(f"PRAGMA synchronous={level}")
-        with self._transaction():
-            version = db.execute("PRAGMA user_version").fetchone()[0]
-            if version > LAYOUT:
-                raise RuntimeError(
-                    f"{self.path}: store layout version {version} is newer than this"
-                    f" transfer_fsm reads (up to {LAYOUT}); upgrade transfer_fsm"
-                )
-            for statement in _SCHEMA:
-                db.execute(statement)
-            if version < LAYOUT:
-                db.execute(f"PRAGMA user_version={LAYOUT}")
+        version = db.execute("PRAGMA user_version").fetchone()[0]
+        if version != LAYOUT:  # a file of this layout opens without a write
+            self._transaction(create, self.path)
 
-    def _rollback(self) -> None:
-        if self._db.in_transaction:
-            self._db.execute("ROLLBACK")
-
-    @contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
-        """``BEGIN IMMEDIATE`` (the write lock) ... ``COMMIT``; on any exception, ``ROLLBACK``."""
+    def _transaction(self, work: Callable[[sqlite3.Connection, _T], object], arg: _T) -> object:
+        """``work(connection, arg)`` between ``BEGIN IMMEDIATE`` and ``COMMIT``, under the
+        lock; on any exception, ``ROLLBACK`` and raise it."""
         db = self._db
         with self._lock:
             db.execute("BEGIN IMMEDIATE")
             try:
-                yield db
+                result = work(db, arg)
                 db.execute("COMMIT")
             except BaseException:
-                self._rollback()
+                if db.in_transaction:
+                    db.execute("ROLLBACK")
                 raise
+        return result
 
-    def apply(self, call_id: str, event: Event) -> Step:
+    def apply(self, call_id: str, event: Event, *, token: str | None = None) -> Step:
         """Step call ``call_id`` with ``event`` in one transaction (a new call starts empty).
 
-        Returns the step once it has committed. Raises, having changed
-        nothing, :class:`~transfer_fsm.SnapshotError` (naming the call) when
-        the call's stored snapshot is corrupt, and what
+        Returns the step once it has committed. With ``token`` (a str of 1 to
+        200 characters, unique to this write), a step with milestones also
+        records their keys under it, in the same transaction: :meth:`landed`.
+        Raises, having changed nothing, :class:`~transfer_fsm.SnapshotError`
+        (naming the call) when the call's stored snapshot is corrupt, and what
         :func:`~transfer_fsm.step` raises (``WrongCallError`` for an event
         about another call).
         """
-        with self._transaction() as db:
-            row = db.execute(_SELECT, (call_id,)).fetchone()
-            stored = self._cache.decode(call_id, None if row is None else row[0])
-            change = advance(call_id, stored, event)
-            call = change.write
-            if call is not None:
-                if row is None:
-                    raw = self._cache.encode(call_id, call)
-                    db.execute(_INSERT_ENDED if change.ended else _INSERT, (call_id, raw))
+        if token is not None:
+            _journal.check_token(token)
+        db = self._db
+        with self._lock:
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                done = self._write(db, call_id, event, token, self._read(db, call_id, event))
+                db.execute("COMMIT")
+            except BaseException:
+                if db.in_transaction:
+                    db.execute("ROLLBACK")
+                raise
+        return done
+
+    def _read(
+        self, db: sqlite3.Connection, call_id: str, event: Event
+    ) -> tuple[Step, Call | None, str | None, bool, Call | None, bytes | None]:
+        """Read the call and step it (the first half of an apply, before any write):
+        the change, the stored call and the bytes to write."""
+        row = db.execute(_SELECT, (call_id,)).fetchone()
+        stored = self._cache.decode(call_id, None if row is None else row[0])
+        done, call, link, ended = advance(call_id, stored, event)
+        raw = None if call is None else self._cache.encode(call_id, call)
+        return done, call, link, ended, stored, raw
+
+    def _write(
+        self,
+        db: sqlite3.Connection,
+        call_id: str,
+        event: Event,
+        token: str | None,
+        read: tuple[Step, Call | None, str | None, bool, Call | None, bytes | None],
+    ) -> Step:
+        """Write what :meth:`_read` decided (the second half of an apply); its step."""
+        done, call, link, ended, stored, raw = read
+        execute = db.execute
+        if call is None:  # nothing changed: a live call was still heard
+            if stored is not None and stored[1] is not _TERMINATED:
+                execute(_HEARD, (call_id,))
+            return done
+        if ended:
+            execute(_INSERT_ENDED if stored is None else _UPDATE_ENDED, (call_id, raw))
+        elif call[1] is _TERMINATED:  # a tombstone that changes (an abandoned attempt settles)
+            execute(_UPDATE_TOMBSTONE, (call_id, raw))
+        else:
+            flight = 1 if in_flight(call) else None
+            execute(_INSERT if stored is None else _UPDATE, (call_id, raw, flight))
+        if link is not None:
+            execute(_LINK, (link, call_id))
+        if (self.journaled or token is not None) and done.milestones:
+            keys = done.milestone_keys
+            if self.journaled:
+                milestones = done.milestones
+                if len(keys) == 1:
+                    execute(_journal.INSERT, (call_id, milestones[0].value, keys[0]))
                 else:
-                    raw = self._cache.encode(call_id, call)
-                    db.execute(_UPDATE_ENDED if change.ended else _UPDATE, (raw, call_id))
-                if change.link is not None:
-                    db.execute(_LINK, (change.link, call_id))
-                if self.journaled:
-                    _journal.record(db, call_id, change.step.milestones)
-        return change.step
+                    rows = [(call_id, m.value, k) for m, k in zip(milestones, keys, strict=True)]
+                    db.executemany(_journal.INSERT, rows)
+            if token is not None:
+                _journal.record_token(db, token, keys)
+        return done
+
+    def apply_many(self, items: Iterable[tuple[str, Event]]) -> list[Step]:
+        """Apply each ``(call_id, event)`` in order, all in one transaction (one commit).
+
+        Each item gets its own step, as :meth:`apply` would report it applied
+        alone after the items before it. An item refused on its own (a corrupt
+        snapshot, an event about another call) writes nothing and does not
+        stop the others: after the others commit, :class:`~transfer_fsm.store.BatchError`
+        is raised with every item's result. A failure of the file itself (a
+        lock held past ``timeout``, a full disk) rolls the whole batch back and
+        is raised as it is: nothing of the batch committed.
+        """
+        results = self._batch([(call_id, event, None) for call_id, event in items])
+        steps = [result for result in results if isinstance(result, Step)]
+        if len(steps) != len(results):
+            raise BatchError(results)
+        return steps
+
+    def _batch(self, items: list[tuple[str, Event, str | None]]) -> list[Step | Exception]:
+        """Apply ``(call_id, event, token)`` items in one transaction: each one's step or
+        the exception that refused it (a failed write rolls back the batch and raises)."""
+        if not items:
+            return []
+        return self._transaction(self._each, items)  # type: ignore[return-value]
+
+    def _each(
+        self, db: sqlite3.Connection, items: list[tuple[str, Event, str | None]]
+    ) -> list[Step | Exception]:
+        results: list[Step | Exception] = []
+        for call_id, event, token in items:
+            try:
+                if token is not None:
+                    _journal.check_token(token)
+                read = self._read(db, call_id, event)
+            except sqlite3.Error:
+                raise  # the file, not the item
+            except Exception as error:
+                results.append(error)
+                continue
+            results.append(self._write(db, call_id, event, token, read))
+        return results
 
     def apply_body(self, body: Body) -> list[Step]:
-        """Parse a callback body and apply each event to its own call, one transaction each.
+        """Parse a callback body and apply each event to its own call, in one transaction.
 
         A call whose stored snapshot is corrupt is skipped; after every other
-        call's events are applied, :class:`~transfer_fsm.store.BodyError`
-        is raised (its ``steps`` are the applied steps).
+        call's events are applied (and committed), :class:`~transfer_fsm.store.BodyError`
+        is raised (its ``steps`` are the applied steps). A failed write rolls
+        the whole body back and is raised as it is.
         """
-        return apply_each(body, self.apply)
+        events = parse_notifications(body)
+        results = self._batch([(event.call_id, event, None) for event in events])
+        return body_steps([event.call_id for event in events], results)
 
     def get(self, call_id: str) -> Call | None:
-        """The call as stored (committed), ``None`` for a call never seen (or pruned).
+        """The call as stored (committed), ``None`` for a call never seen (or forgotten).
 
         Raises :class:`~transfer_fsm.SnapshotError` when its snapshot is corrupt.
         """
@@ -229,42 +330,100 @@ class SQLiteStore:
         main = None if primary_id is None else decode(primary_id, primary)
         return link_of(call_id, decode(call_id, own), main)
 
+    def in_flight(self, limit: int = 1000) -> list[Call]:
+        """Up to ``limit`` live calls with an attempt requested, transferring or accepted.
+
+        Read from the ``in_flight`` column each apply keeps in its own
+        transaction (a partial index: no scan of the other calls), in no
+        particular order. Raises :class:`~transfer_fsm.SnapshotError` for a
+        corrupt snapshot (:meth:`delete` forgets that call).
+        """
+        check_limit(limit)
+        with self._lock:
+            rows = self._db.execute(_IN_FLIGHT, (limit,)).fetchall()
+        return [_decoded(call_id, raw) for call_id, raw in rows]
+
+    def unheard(self, seconds: float, limit: int = 1000) -> list[Call]:
+        """Up to ``limit`` live calls no apply has reached for more than ``seconds``, oldest first.
+
+        "Heard" is the last apply of an event to the live call (a duplicate
+        that changes nothing included), timed by the database's clock
+        (``julianday('now')``), so the library reads no clock. Ended calls are
+        never unheard. Raises as :meth:`in_flight` does.
+        """
+        days = check_seconds("seconds", seconds) / _journal.DAY
+        check_limit(limit)
+        with self._lock:
+            rows = self._db.execute(_UNHEARD, (days, limit)).fetchall()
+        return [_decoded(call_id, raw) for call_id, raw in rows]
+
+    def delete(self, call_id: str) -> bool:
+        """Forget the call: its snapshot (live or tombstone, with its index entries) and
+        every link its requests made. ``False`` when there was nothing to forget.
+
+        A link naming it as the consultation call stays (its primary answers
+        for it); its journal entries stay until acknowledged. A later event
+        for it starts it over as a new call.
+        """
+        gone = self._transaction(_delete, call_id)
+        return bool(gone)
+
     def prune(self, keep_ended: int) -> int:
         """Forget all but the ``keep_ended`` most recently ended calls; return how many went.
 
-        A forgotten call's own consultation link goes with it (a link to it
+        A forgotten call's own consultation links go with it (a link to it
         as the consultation call stays: its primary still answers for it).
         Live calls are never pruned. After pruning, a late notification about
-        a forgotten call starts it over as a new call: keep enough.
+        a forgotten call starts it over as a new call: keep enough. Write
+        tokens older than ``token_ttl`` seconds go too; the journal stays.
         """
         if keep_ended < 0:
             raise ValueError(f"keep_ended must be 0 or more, not {keep_ended}")
-        with self._transaction() as db:
-            db.execute(_PRUNE_LINKS, (keep_ended,))
-            pruned: int = db.execute(_PRUNE_CALLS, (keep_ended,)).rowcount
+        pruned = self._transaction(self._prune, keep_ended)
+        return pruned  # type: ignore[return-value]
+
+    def _prune(self, db: sqlite3.Connection, keep_ended: int) -> int:
+        db.execute(_PRUNE_LINKS, (keep_ended,))
+        pruned: int = db.execute(_PRUNE_CALLS, (keep_ended,)).rowcount
+        _journal.prune_tokens(db, self.token_ttl)
         return pruned
 
-    def journal(self, after: int = 0, limit: int = 1000) -> list[JournalEntry]:
-        """The journal's oldest ``limit`` entries whose seq is greater than ``after``, oldest first.
+    def claim_journal(
+        self, consumer: str, limit: int = 100, idle: float = 30.0
+    ) -> list[JournalEntry]:
+        """Hand up to ``limit`` journal entries to ``consumer``, oldest first, in one transaction.
 
-        Each is a :class:`~transfer_fsm.store.JournalEntry` (``seq``,
-        ``call_id``, ``milestone``); seqs increase in commit order. Entries
-        stay until :meth:`forget_journal`. Raises ``ValueError`` unless
-        ``after`` is an int of 0 or more and ``limit`` one of 1 or more.
+        The entries nobody holds, those ``consumer`` holds itself (name each
+        instance: one restarted under its name takes back what it held), and
+        those whose consumer has not acknowledged them within ``idle`` seconds
+        (a crashed instance), by SQLite's clock. Each :class:`~transfer_fsm.store.JournalEntry` has
+        ``id`` (its ``seq``, as text), ``call_id``, ``milestone`` and ``key``
+        (the step's milestone key: dedupe the reaction on it). Raises
+        ``ValueError`` unless ``consumer`` is 1 to 200 characters, ``limit``
+        1 to 10,000 and ``idle`` 0 or more.
+        """
+        claim = _journal.claim
+        return self._transaction(  # type: ignore[return-value]
+            lambda db, args: claim(db, *args), (consumer, limit, idle)
+        )
+
+    def ack_journal(self, entries: Iterable[JournalEntry]) -> int:
+        """Delete ``entries`` (acted on) from the journal; return how many were still there."""
+        seqs = _journal.ack_ids(entries)
+        if not seqs:
+            return 0
+        gone = self._transaction(_journal.ack, seqs)
+        return gone  # type: ignore[return-value]
+
+    def landed(self, token: str) -> tuple[str, ...]:
+        """The milestone keys the write named ``token`` committed.
+
+        ``()`` when that write did not land, or landed with no milestones
+        (or its token was pruned): applying its event again is then safe (a
+        write that landed makes it a duplicate).
         """
         with self._lock:
-            return _journal.read(self._db, after, limit)
-
-    def forget_journal(self, up_to: int) -> int:
-        """Delete the journal's entries whose seq is ``up_to`` or less; return how many went.
-
-        Call it once those entries have been acted on: until then a reader
-        that restarts reads them again (at least once). Raises ``ValueError``
-        unless ``up_to`` is an int of 0 or more.
-        """
-        _journal.count("up_to", up_to, 0)
-        with self._transaction() as db:
-            return _journal.forget(db, up_to)
+            return _journal.landed(self._db, token)
 
     def close(self) -> None:
         """Close the connection (everything applied has already committed)."""
@@ -283,79 +442,41 @@ class SQLiteStore:
         self.close()
 
 
-class AsyncSQLiteStore:
-    """:class:`SQLiteStore` for asyncio: every call runs on one worker thread, off the loop.
+def _decoded(call_id: str, raw: bytes) -> Call:
+    call = decode(call_id, raw)
+    assert call is not None
+    return call
 
-    The methods are :class:`SQLiteStore`'s, awaited; what they guarantee is
-    the same (an awaited ``apply`` has committed). Calls run one at a time, in
-    the order they were made. The constructor opens the file (a quick,
-    blocking step: do it at startup); use ``async with`` or :meth:`aclose`.
-    """
 
-    def __init__(
-        self,
-        path: str | PathLike[str],
-        *,
-        timeout: float = 30.0,
-        synchronous: str = "FULL",
-        journal: bool = False,
-    ) -> None:
-        self.store = SQLiteStore(path, timeout=timeout, synchronous=synchronous, journal=journal)
-        """The synchronous store the worker thread runs."""
-        self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="AsyncSQLiteStore")
+def _delete(db: sqlite3.Connection, call_id: str) -> int:
+    links: int = db.execute(_DELETE_LINKS, (call_id,)).rowcount
+    calls: int = db.execute(_DELETE_CALL, (call_id,)).rowcount
+    return links + calls
 
-    @property
-    def conflicts(self) -> int:
-        """Writes retried because another writer changed the call first: always 0 here."""
-        return self.store.conflicts
 
-    def _run(
-        self, function: Callable[_P, _T], *args: _P.args, **kwargs: _P.kwargs
-    ) -> asyncio.Future[_T]:
-        """``function(*args)`` on the worker thread."""
-        call = partial(function, *args, **kwargs)
-        return asyncio.get_running_loop().run_in_executor(self._worker, call)
+def body_steps(call_ids: list[str], results: list[Step | Exception]) -> list[Step]:
+    """A body's steps from its batch's results (``call_ids`` parallel to them):
+    :class:`BodyError` for its calls whose snapshot is corrupt (one error per call,
+    the first), :class:`IncompleteBodyError` for any other refusal."""
+    steps: list[Step] = []
+    failed: dict[str, SnapshotError] = {}
+    other: Exception | None = None
+    for call_id, result in zip(call_ids, results, strict=True):
+        if isinstance(result, Step):
+            steps.append(result)
+        elif isinstance(result, SnapshotError):
+            failed.setdefault(call_id, result)
+        elif other is None:
+            other = result
+    if other is not None:
+        if not steps and not failed:
+            raise other
+        raise IncompleteBodyError(steps, list(failed.values()), other) from other
+    if failed:
+        raise BodyError(list(failed.values()), steps)
+    return steps
 
-    async def apply(self, call_id: str, event: Event) -> Step:
-        """See :meth:`SQLiteStore.apply`."""
-        return await self._run(self.store.apply, call_id, event)
 
-    async def apply_body(self, body: Body) -> list[Step]:
-        """See :meth:`SQLiteStore.apply_body`."""
-        return await self._run(self.store.apply_body, body)
+from .sqlite_async import AsyncSQLiteStore  # noqa: E402  (it runs the store above)
 
-    async def get(self, call_id: str) -> Call | None:
-        """See :meth:`SQLiteStore.get`."""
-        return await self._run(self.store.get, call_id)
-
-    async def link(self, call_id: str) -> Link | None:
-        """See :meth:`SQLiteStore.link`."""
-        return await self._run(self.store.link, call_id)
-
-    async def prune(self, keep_ended: int) -> int:
-        """See :meth:`SQLiteStore.prune`."""
-        return await self._run(self.store.prune, keep_ended)
-
-    async def journal(self, after: int = 0, limit: int = 1000) -> list[JournalEntry]:
-        """See :meth:`SQLiteStore.journal`."""
-        return await self._run(self.store.journal, after, limit)
-
-    async def forget_journal(self, up_to: int) -> int:
-        """See :meth:`SQLiteStore.forget_journal`."""
-        return await self._run(self.store.forget_journal, up_to)
-
-    async def aclose(self) -> None:
-        """Close the store and stop the worker thread."""
-        await self._run(self.store.close)
-        self._worker.shutdown(wait=True)
-
-    async def __aenter__(self) -> AsyncSQLiteStore:
-        return self
-
-    async def __aexit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        trace: TracebackType | None,
-    ) -> None:
-        await self.aclose()
+__all__ = ["LAYOUT", "AsyncSQLiteStore", "BatchError", "SQLiteStore"]
