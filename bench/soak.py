@@ -125,11 +125,17 @@ def _is_restore(body: bytes) -> bool:
     )
 
 
-def make_plan(calls: int, seed: int) -> Plan:
-    """``calls`` calls of the documented flows, each under its own id, bodies shuffled."""
+def make_plan(calls: int, seed: int, shuffled: bool = False) -> Plan:
+    """``calls`` calls of the documented flows, each under its own id.
+
+    The bodies go out as Graph sends them: each call's in its documented order, the
+    calls overlapping (each starts at a random moment, its bodies a random while
+    apart), so only the writers' parallel commits and the redeliveries reorder a
+    call's bodies. ``shuffled``: every body at a random place instead."""
     rng = random.Random(seed)
     flows = documented_flows()
     plan = Plan()
+    timed: list[tuple[float, bytes]] = []
     for _ in range(calls):
         call_id = str(uuid.UUID(int=rng.getrandbits(128)))
         flow = rng.choice(flows).about(call_id)
@@ -151,8 +157,14 @@ def make_plan(calls: int, seed: int) -> Plan:
             view = _replay(call_id, first)
             if view != plan.expected[call_id]:
                 plan.alternative[call_id] = view
-        plan.bodies += bodies
-    rng.shuffle(plan.bodies)
+        moment = rng.uniform(0, calls)
+        for body in bodies:
+            timed.append((moment, body))
+            moment += rng.uniform(0.5, 2.0)
+    timed.sort(key=lambda item: item[0])
+    plan.bodies = [body for _, body in timed]
+    if shuffled:
+        rng.shuffle(plan.bodies)
     return plan
 
 
@@ -500,7 +512,7 @@ class Soak:
 
     def run(self) -> Figures:
         args, figures = self.args, self.figures
-        plan = make_plan(args.calls, args.seed)
+        plan = make_plan(args.calls, args.seed, args.shuffled)
         figures.calls, figures.bodies = args.calls, len(plan.bodies)
         bodies_file = self.work / "bodies.jsonl"
         bodies_file.write_bytes(b"\n".join(plan.bodies) + b"\n")
@@ -693,6 +705,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--redeliver-after", type=float, default=10.0)
     parser.add_argument("--timeout", type=float, default=1800.0, help="seconds for the run")
     parser.add_argument("--seed", type=int, default=18)
+    parser.add_argument(
+        "--shuffled", action="store_true", help="bodies in random order, not documented order"
+    )
     parser.add_argument("--progress", type=float, default=10.0, help="seconds; 0: silent")
     parser.add_argument("--no-journal", action="store_true", help="writers act themselves")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
