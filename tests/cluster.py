@@ -171,9 +171,12 @@ def running_redis_cluster(
         for attempt in range(START_ATTEMPTS):
             nodes: list[ClusterNode] = []
             try:
-                for port in cluster_ports(primaries):
-                    nodes.append(start_node(server, port, directory, extra, f"{attempt}"))
-                problem = _form(cli, nodes)
+                try:
+                    for port in cluster_ports(primaries):
+                        nodes.append(start_node(server, port, directory, extra, f"{attempt}"))
+                    problem = _form(cli, nodes)
+                except ClusterStartError as error:  # a port taken meanwhile: new ports
+                    problem = str(error)
                 if problem is None:
                     yield RunningCluster(tuple(nodes), directory)
                     return

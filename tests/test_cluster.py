@@ -8,6 +8,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+import cluster
 import pytest
 import redis
 from cluster import (
@@ -15,6 +16,8 @@ from cluster import (
     CLI_SKIP_MESSAGE,
     ENV_CLI,
     SLOTS,
+    ClusterNode,
+    ClusterStartError,
     cluster_info,
     cluster_ports,
     find_redis_cli,
@@ -131,6 +134,30 @@ def test_every_process_is_stopped_when_the_test_body_raises() -> None:
         failing_test()
     assert len(started) == 3
     assert all(process.returncode is not None for process in started)
+
+
+def test_a_cluster_that_does_not_form_stops_every_node_it_started(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    started: list[ClusterNode] = []
+    start_node = cluster.start_node
+
+    def recording(*args: Any) -> ClusterNode:
+        started.append(start_node(*args))
+        return started[-1]
+
+    monkeypatch.setattr(cluster, "start_node", recording)
+    cli = tmp_path / "redis-cli"
+    cli.write_text("#!/bin/sh\necho 'no cluster today' >&2\nexit 3\n")
+    cli.chmod(0o755)
+    with (
+        pytest.raises(ClusterStartError, match="exited 3: no cluster today"),
+        running_redis_cluster(cli=str(cli), directory=tmp_path),
+    ):
+        pytest.fail("the cluster formed")
+    assert len(started) == 3 * cluster.START_ATTEMPTS
+    assert all(node.process.returncode is not None for node in started)
+    assert all(_closed(node.port) for node in started)
 
 
 def test_ports_come_with_free_bus_ports_below_65536() -> None:
