@@ -552,9 +552,9 @@ class Soak:
         started = time.monotonic()
         deadline = started + args.timeout
         next_kill = started + rng.uniform(0.5, 1.5) * args.kill_every
-        server_kill_turn = 0
+        kill_turns = 0
         next_report = started + args.progress
-        while len(done) < len(plan.bodies):
+        while len(done) < len(plan.bodies) or kill_turns < args.min_kills:
             now = time.monotonic()
             if args.progress and now >= next_report:
                 next_report = now + args.progress
@@ -595,8 +595,8 @@ class Soak:
             # A kill now and then.
             if args.kill_every > 0 and now >= next_kill:
                 next_kill = now + rng.uniform(0.5, 1.5) * args.kill_every
-                server_kill_turn += 1
-                if self.servers and args.kill_server and server_kill_turn % args.server_share == 0:
+                kill_turns += 1
+                if self.servers and args.kill_server and kill_turns % args.server_share == 0:
                     server = rng.choice(self.servers)
                     server.kill()
                     figures.kills["server"] += 1
@@ -699,6 +699,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--kill-every", type=float, default=0.5, help="seconds; 0: no kills")
     parser.add_argument("--kill-server", action="store_true", help="kill the server too")
     parser.add_argument("--server-share", type=int, default=10, help="1 kill in N: the server")
+    parser.add_argument(
+        "--min-kills", type=int, default=0, help="go on (idle) until this many kills"
+    )
     parser.add_argument("--idle", type=float, default=1.0, help="claim_journal's idle")
     parser.add_argument("--limit", type=int, default=50, help="claim_journal's limit")
     parser.add_argument("--window", type=int, default=4, help="unacked bodies per writer")

@@ -2,10 +2,12 @@
 
 Each run starts 4 writers and 2 journal consumers over one store (and, for Redis
 and the Cluster, the servers, with AOF ``appendfsync always``), ``kill -9``s one of
-them every ~0.3 s and starts it again, and redelivers every body not acknowledged.
-It must end with no terminal milestone lost, none reported twice, and every view
-its flow's ``final`` (or ambiguity 1's for observed flows). The soak runs in its
-own process group, killed whole if it overruns, so no process outlives the test.
+them (or the Redis server one time in three, or a cluster node one time in six: a
+node takes ~2 s to heal) every ~0.3 s, at least 6 times, and starts it again, and
+redelivers every body not acknowledged. It must end with no terminal milestone
+lost, none reported twice, and every view its flow's ``final`` (or ambiguity 1's
+for observed flows). The soak runs in its own process group, killed whole if it
+overruns, so no process outlives the test.
 """
 
 from __future__ import annotations
@@ -28,7 +30,8 @@ TIMEOUT = 120.0  # seconds for one soak, far above its usual few
 
 def run_soak(*args: str) -> dict[str, Any]:
     """Run the soak; its figures (the JSON it prints), whatever its exit code."""
-    command = [sys.executable, str(SOAK), "--json", "--kill-every", "0.3", *args]
+    command = [sys.executable, str(SOAK), "--json", "--progress", "0", "--kill-every", "0.3"]
+    command += ["--min-kills", "6", *args]
     process = subprocess.Popen(
         command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True
     )
@@ -66,8 +69,8 @@ def _journaled(kind: str) -> None:
     ("kind", "calls", "extra"),
     [
         ("sqlite", "150", ()),
-        ("redis", "200", ("--kill-server", "--server-share", "5")),
-        ("cluster", "120", ()),
+        ("redis", "200", ("--kill-server", "--server-share", "3")),
+        ("cluster", "120", ("--kill-server", "--server-share", "6")),
     ],
 )
 def test_no_milestone_is_lost_or_doubled_and_every_view_is_final(
@@ -79,7 +82,9 @@ def test_no_milestone_is_lost_or_doubled_and_every_view_is_final(
     figures = run_soak("--store", kind, "--calls", calls, *extra)
     assert figures["store"] == kind
     assert figures["journal"] is True
-    assert sum(figures["kills"].values()) > 0
+    assert sum(figures["kills"].values()) >= 6
+    if "--kill-server" in extra:
+        assert figures["kills"]["server"] >= 1
     assert figures["applies"] >= figures["bodies"] > int(calls)
     assert figures["entries"] >= figures["distinct_keys"] > 0
     assert (figures["lost"], figures["doubled"], figures["wrong_views"]) == (0, 0, 0), figures
