@@ -254,6 +254,7 @@ def bench_redis(flows: list[Flow], config: Config) -> list[Row]:
         return rows
     try:
         import redis
+        from redis_scale import bench_redis_scale
         from servers import find_redis_server, running_redis
     except ModuleNotFoundError as error:
         return _missing("RedisStore", f"{error.name} is not installed (pip install -e '.[test]')")
@@ -274,8 +275,9 @@ def bench_redis(flows: list[Flow], config: Config) -> list[Row]:
             )
             expected = _final_bytes(batches)
             keys = list(expected)
-            stored = client.mget([f"{STORE_PREFIX}call:{key}" for key in keys])
+            stored = [client.get(store.call_key(key)) for key in keys]
             floored = client.mget([f"{FLOOR_PREFIX}call:{key}" for key in keys])
+            scale = bench_redis_scale(server.url, client, flows, config)
         finally:
             client.close()
     same = sum(a == b == expected[key] for key, a, b in zip(keys, stored, floored, strict=True))
@@ -284,6 +286,7 @@ def bench_redis(flows: list[Flow], config: Config) -> list[Row]:
             "RedisStore", "one pipeline WATCH / GET / MULTI / SET / EXEC", ns, config.store_applies
         ),
         _same_rows("RedisStore", same, len(expected)),
+        *scale,
     ]
 
 

@@ -75,6 +75,11 @@ enabled as normal unless a row says it was paused. What is measured:
      call's slot (its keys under one hash tag), same applies, same bytes
      (``cluster_floor.py``). Target: <= 1.5. A missing ``redis-cli`` is a missed
      target.
+   - ``RedisStore(journal=True).apply`` vs the same store without the journal,
+     same batches (``redis_scale.py``). Target: <= 1.25.
+   - ``AsyncRedisStore`` with 64 applies in flight over 1,000 calls vs awaiting
+     one at a time: applies per second, p50 / p99 latency per apply. Target:
+     >= 3x.
 
 It prints a markdown table (metric | measured | target | ok) and the machine,
 and exits 1 if a target is missed: it exits 0 only when every target is met.
@@ -89,7 +94,7 @@ server) (``pip install -e '.[bench,test]'``)::
 The modules: ``workload.py`` (the flows, the plan of calls, the event streams
 and bodies), ``rivals.py`` (the floor and the two libraries), ``sections.py``
 (sections 1-5 and the timing helpers), ``scale.py`` (sections 6 and 7), ``stores.py``,
-``backends.py`` and ``cluster_floor.py`` (section 8).
+``backends.py``, ``redis_scale.py`` and ``cluster_floor.py`` (section 8).
 """
 
 from __future__ import annotations

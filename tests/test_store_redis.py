@@ -193,5 +193,6 @@ def test_async_store_many_concurrent_tasks_equal_a_replay(redis_url: str) -> Non
         return store.conflicts
 
     conflicts = asyncio.run(run())
-    print(f"\nAsyncRedisStore, four tasks: {len(cases)} calls, {conflicts} conflicts retried")
-    assert conflicts > 0
+    # One store orders its own tasks' applies of a call (one per call per pipeline, each
+    # stepped from the one before): they never race each other, so nothing is retried.
+    assert conflicts == 0

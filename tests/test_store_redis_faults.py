@@ -19,7 +19,9 @@ from urllib.parse import urlsplit
 import pytest
 import redis
 import redis.asyncio
-from redis.exceptions import WatchError
+from redis.asyncio.retry import Retry as AsyncRetry
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 import transfer_fsm as tf
 from transfer_fsm import SnapshotError
@@ -148,13 +150,16 @@ def check_unknown_outcome(error: UnknownOutcomeError, stored: tf.Call | None, la
     assert stored == (EXPECTED.call if landed else REQUESTED)
 
 
+NO_RETRY = Retry(NoBackoff(), 0)  # the client gives up at the first cut: the store must say so
+
+
 @contextmanager
 def store_behind(
-    redis_url: str, command: bytes, *, forward: bool
+    redis_url: str, command: bytes, *, forward: bool, retry: Retry = NO_RETRY
 ) -> Iterator[tuple[CuttingProxy, RedisStore]]:
     """A RedisStore whose connection goes through a cutting proxy, the call requested."""
     with cutting_proxy(redis_url, command, forward=forward) as proxy:
-        client = redis.Redis(host=HOST, port=proxy.port)
+        client = redis.Redis(host=HOST, port=proxy.port, retry=retry)
         try:
             store = RedisStore(client)
             start(store)
@@ -163,81 +168,114 @@ def store_behind(
             client.close()
 
 
-@pytest.mark.parametrize("landed", [True, False], ids=["exec ran", "exec never sent"])
-def test_a_connection_cut_during_exec_is_an_unknown_outcome_not_a_lost_race(
+def recover(store: RedisStore, error: UnknownOutcomeError) -> tf.Step:
+    """The docs' recipe: ask whether the write landed; act on its step, or apply again."""
+    if store.landed(error.call_id, error.token) == error.step.milestone_keys:
+        return error.step
+    return store.apply(error.call_id, ACCEPT)
+
+
+@pytest.mark.parametrize("landed", [True, False], ids=["script ran", "script never sent"])
+def test_a_connection_cut_during_the_write_is_an_unknown_outcome_the_token_settles(
     redis_url: str, redis_client: redis.Redis, landed: bool
 ) -> None:
-    with store_behind(redis_url, b"EXEC", forward=landed) as (proxy, store):
+    with store_behind(redis_url, b"EVALSHA", forward=landed) as (proxy, store):
         proxy.armed.set()
         with pytest.raises(UnknownOutcomeError) as caught:
             store.apply_body(ACCEPTED)
         assert proxy.cut.is_set()
-        check_unknown_outcome(caught.value, store.get(CALL), landed)
+        error = caught.value
+        check_unknown_outcome(error, store.get(CALL), landed)
         assert store.conflicts == 0  # not retried as a lost race
-        # Graph redelivers: a landed write makes it a duplicate, else it applies now.
-        again = store.apply(CALL, ACCEPT)
+        expected = EXPECTED.milestone_keys if landed else ()
+        assert store.landed(CALL, error.token) == expected
+        assert recover(store, error) == EXPECTED  # the milestone, once, either way
+        assert store.get(CALL) == EXPECTED.call
+
+
+@pytest.mark.parametrize("landed", [True, False], ids=["script ran", "script never sent"])
+def test_the_recipe_is_sound_when_another_writer_steps_the_call_meanwhile(
+    redis_url: str, redis_client: redis.Redis, landed: bool
+) -> None:
+    """Issue 18: comparing the stored call with error.step.call said "not landed" for a
+    write that landed and was stepped again, and "landed" for one that did not land
+    while a redelivered copy landed through another writer. The token tells the truth."""
+    other = RedisStore(redis_client)
+    with store_behind(redis_url, b"EVALSHA", forward=landed) as (proxy, store):
+        proxy.armed.set()
+        with pytest.raises(UnknownOutcomeError) as caught:
+            store.apply(CALL, ACCEPT)
+        error = caught.value
+        again = other.apply(CALL, ACCEPT)  # Graph's redelivery, through another instance
         assert again == (tf.step(EXPECTED.call, ACCEPT) if landed else EXPECTED)
+        gone = tf.call_gone(CALL)
+        other.apply(CALL, gone)  # and the call moves on
+        assert store.get(CALL) != error.step.call  # the old recipe's answer: "not landed"
+        ours = store.landed(CALL, error.token)
+        assert ours == (EXPECTED.milestone_keys if landed else ())
+        # Exactly one writer reports transferAccepted of attempt 1:
+        reported = [step for step in (again, recover(store, error)) if step.milestones]
+        assert [step.milestone_keys for step in reported] == [EXPECTED.milestone_keys]
 
 
-@pytest.mark.parametrize("landed", [True, False], ids=["exec ran", "exec never sent"])
-def test_an_async_connection_cut_during_exec_is_an_unknown_outcome(
+@pytest.mark.parametrize("landed", [True, False], ids=["script ran", "script never sent"])
+def test_a_client_that_resends_after_a_cut_reports_the_step_once(
+    redis_url: str, redis_client: redis.Redis, landed: bool
+) -> None:
+    """redis-py's default retries resend the script after a cut: the token makes that
+    resend find its own write (no duplicate, no lost milestone)."""
+    retry = Retry(NoBackoff(), 2)
+    with store_behind(redis_url, b"EVALSHA", forward=landed, retry=retry) as (proxy, store):
+        proxy.armed.set()
+        assert store.apply(CALL, ACCEPT) == EXPECTED
+        assert proxy.cut.is_set()
+        assert store.get(CALL) == EXPECTED.call
+
+
+@pytest.mark.parametrize("landed", [True, False], ids=["script ran", "script never sent"])
+def test_an_async_connection_cut_during_the_write_is_an_unknown_outcome(
     redis_url: str, redis_client: redis.Redis, landed: bool
 ) -> None:
     start(RedisStore(redis_client))
 
-    async def main(port: int, proxy: CuttingProxy) -> tuple[UnknownOutcomeError, Any, int]:
-        client = redis.asyncio.Redis(host=HOST, port=port)
+    async def main(port: int, proxy: CuttingProxy) -> tuple[UnknownOutcomeError, Any, Any]:
+        client = redis.asyncio.Redis(host=HOST, port=port, retry=AsyncRetry(NoBackoff(), 0))
         try:
             store = AsyncRedisStore(client)
+            assert await store.get(CALL) == REQUESTED  # what it steps from: the call as read
             proxy.armed.set()
             with pytest.raises(UnknownOutcomeError) as caught:
                 await store.apply(CALL, ACCEPT)
-            return caught.value, await store.get(CALL), store.conflicts
+            error = caught.value
+            return error, await store.get(CALL), await store.landed(CALL, error.token)
         finally:
             await client.aclose()
 
-    with cutting_proxy(redis_url, b"EXEC", forward=landed) as proxy:
-        error, stored, conflicts = asyncio.run(main(proxy.port, proxy))
+    with cutting_proxy(redis_url, b"EVALSHA", forward=landed) as proxy:
+        error, stored, keys = asyncio.run(main(proxy.port, proxy))
     assert proxy.cut.is_set()
     check_unknown_outcome(error, stored, landed)
-    assert conflicts == 0
+    assert keys == (EXPECTED.milestone_keys if landed else ())
 
 
-def test_a_connection_cut_before_exec_is_the_clients_connection_error(
+def test_a_connection_cut_before_the_write_is_the_clients_connection_error(
     redis_url: str, redis_client: redis.Redis
 ) -> None:
-    """Cut at the GET after WATCH: redis-py says WatchError; nothing was written."""
-    with store_behind(redis_url, b"GET", forward=False) as (proxy, store):
-        proxy.armed.set()
-        with pytest.raises(redis.exceptions.ConnectionError) as caught:
-            store.apply(CALL, ACCEPT)
-        assert proxy.cut.is_set()
-        assert not isinstance(caught.value, (WatchError, UnknownOutcomeError))
-        assert (store.get(CALL), store.conflicts) == (REQUESTED, 0)
-        assert store.apply(CALL, ACCEPT) == EXPECTED  # the milestone is not lost
-
-
-def test_an_async_connection_cut_before_exec_is_the_clients_connection_error(
-    redis_url: str, redis_client: redis.Redis
-) -> None:
-    start(RedisStore(redis_client))
-
-    async def main(port: int, proxy: CuttingProxy) -> tuple[BaseException, Any, tf.Step]:
-        client = redis.asyncio.Redis(host=HOST, port=port)
+    """Cut at the GET of a store that has not read the call: nothing was written."""
+    with cutting_proxy(redis_url, b"GET", forward=False) as proxy:
+        client = redis.Redis(host=HOST, port=proxy.port, retry=NO_RETRY)
         try:
-            store = AsyncRedisStore(client)
+            start(RedisStore(redis_client))
+            store = RedisStore(client)
             proxy.armed.set()
             with pytest.raises(redis.exceptions.ConnectionError) as caught:
-                await store.apply(CALL, ACCEPT)
-            return caught.value, await store.get(CALL), await store.apply(CALL, ACCEPT)
+                store.get(CALL)
+            assert proxy.cut.is_set()
+            assert not isinstance(caught.value, UnknownOutcomeError)
+            assert (store.get(CALL), store.conflicts) == (REQUESTED, 0)
+            assert store.apply(CALL, ACCEPT) == EXPECTED  # the milestone is not lost
         finally:
-            await client.aclose()
-
-    with cutting_proxy(redis_url, b"GET", forward=False) as proxy:
-        error, stored, retried = asyncio.run(main(proxy.port, proxy))
-    assert proxy.cut.is_set()
-    assert not isinstance(error, (WatchError, UnknownOutcomeError))
-    assert (stored, retried) == (REQUESTED, EXPECTED)
+            client.close()
 
 
 def test_an_ended_primary_leaves_the_link_another_primary_took_over_live(
@@ -316,3 +354,60 @@ def test_the_async_store_reads_a_key_of_another_type_as_a_corrupt_snapshot(
 
     found = [(error.call_id, error.path, error.found) for error in asyncio.run(main())]
     assert found == [("a-list", "$", "a Redis value of another type")] * 2
+
+
+def test_a_cut_write_without_milestones_is_an_unknown_outcome_too(
+    redis_url: str, redis_client: redis.Redis
+) -> None:
+    """Every write is named, so a cut is never an AssertionError; landed() answers () for
+    a write with no milestone, and applying again is then right either way."""
+    call_id = "quiet"
+    up = tf.CallNotification(call_id, state=tf.CallState.ESTABLISHED)
+    for landed in True, False:
+        redis_client.flushdb()
+        with cutting_proxy(redis_url, b"EVALSHA", forward=landed) as proxy:
+            client = redis.Redis(host=HOST, port=proxy.port, retry=NO_RETRY)
+            try:
+                store = RedisStore(client)
+                proxy.armed.set()
+                with pytest.raises(UnknownOutcomeError) as caught:
+                    store.apply(call_id, up)
+                error = caught.value
+                assert (error.call_id, error.step.milestones) == (call_id, ())
+                assert store.landed(call_id, error.token) == ()
+                again = store.apply(call_id, up)
+                assert again.outcome is (tf.Outcome.DUPLICATE if landed else tf.Outcome.APPLIED)
+                assert store.get(call_id) == tf.reduce(tf.Call(call_id), up)
+            finally:
+                client.close()
+
+
+def test_a_cut_in_a_later_round_keeps_the_steps_that_landed_before(
+    redis_url: str, redis_client: redis.Redis
+) -> None:
+    """apply_many: the first round lands A's acceptance; the cut at the second round's
+    link is that round's error only, so A's milestone is not lost."""
+    start(RedisStore(redis_client))
+    primary = "primary"
+    items: list[tuple[str, tf.Event]] = [
+        (CALL, ACCEPT),
+        (primary, tf.CallNotification(primary, state=tf.CallState.ESTABLISHED)),
+        (primary, tf.TransferRequested(replaces_call_id="leg")),
+    ]
+    with cutting_proxy(redis_url, b"SET", forward=False) as proxy:
+        client = redis.Redis(host=HOST, port=proxy.port, retry=NO_RETRY)
+        try:
+            store = RedisStore(client)
+            assert store.get(CALL) == REQUESTED
+            proxy.armed.set()
+            first, second, third = store.apply_many(items)
+        finally:
+            client.close()
+    assert proxy.cut.is_set()
+    assert first == EXPECTED
+    assert isinstance(second, tf.Step)
+    assert isinstance(third, redis.exceptions.ConnectionError)
+    assert not isinstance(third, UnknownOutcomeError)  # its script was never sent
+    after = RedisStore(redis_client)
+    assert after.get(CALL) == EXPECTED.call
+    assert after.get(primary) == second.call

@@ -6,6 +6,7 @@ import asyncio
 import subprocess
 import sys
 import time
+import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -25,18 +26,19 @@ def events(body: dict[str, Any]) -> list[tf.Notification]:
     return tf.parse_notifications(body)
 
 
-def play(store: RedisStore, case: CallCase) -> None:
-    """The request, then every body in production order."""
-    store.apply(case.call_id, case.request)
+def play(store: RedisStore, case: CallCase) -> list[tf.Step]:
+    """The request, then every body in production order; the steps."""
+    steps = [store.apply(case.call_id, case.request)]
     for body in case.bodies:
-        store.apply_body(body)
+        steps += store.apply_body(body)
+    return steps
 
 
 def test_key_prefixes_keep_two_stores_apart(redis_client: redis.Redis) -> None:
     success, failure = case_named("consultative success"), case_named("consultative failure")
     one = RedisStore(redis_client, prefix="one:")
     two = RedisStore(redis_client, prefix="two:")
-    play(one, success)
+    steps = play(one, success)
     two.apply(failure.call_id, failure.request)
     assert one.get(success.call_id) == success.replay()[0]
     assert two.get(success.call_id) is None
@@ -45,14 +47,33 @@ def test_key_prefixes_keep_two_stores_apart(redis_client: redis.Redis) -> None:
     assert success.consultation_id is not None
     assert two.link(success.consultation_id) is None
     assert one.link(success.consultation_id) == expected_link(success)
-    keys = sorted(key if isinstance(key, str) else key.decode() for key in redis_client.scan_iter())
-    assert keys == sorted(
-        [
-            f"one:call:{success.call_id}",
-            f"one:link:{success.consultation_id}",
-            f"two:call:{failure.call_id}",
-            f"two:link:{failure.consultation_id}",
-        ]
+    keys = {key if isinstance(key, str) else key.decode() for key in redis_client.scan_iter()}
+    tokens = {key for key in keys if ":written:" in key}
+    assert all(key.startswith("{one:") for key in tokens)  # the success's steps only
+    assert keys - tokens == {
+        one.call_key(success.call_id),
+        one.link_key(success.consultation_id),
+        one.call_key(success.call_id).replace(":call:", ":legs:"),
+        two.call_key(failure.call_id),
+        two.link_key(failure.consultation_id or ""),
+        two.call_key(failure.call_id).replace(":call:", ":legs:"),
+        f"{{two:{two._options.keys.shard(failure.call_id)}}}:in_flight",
+        f"{{two:{two._options.keys.shard(failure.call_id)}}}:heard",
+    }
+    assert len(tokens) == sum(1 for step in steps if step.milestones)  # one per such write
+
+
+def test_keys_carry_their_shards_hash_tag_and_the_layout_is_stable(
+    redis_client: redis.Redis,
+) -> None:
+    """The key names are data: a renamed key would strand every stored call."""
+    store = RedisStore(redis_client)
+    call = "341a0500-d4bf-4224-8b19-1581168d328b"
+    shard = zlib.crc32(call.encode()) % 16
+    assert store.call_key(call) == f"{{transfer_fsm:{shard}}}:call:{call}"
+    assert store.link_key(call) == f"{{transfer_fsm:{shard}}}:link:{call}"
+    assert RedisStore(redis_client, prefix="bot-a:", shards=3).call_key(call) == (
+        f"{{bot-a:{zlib.crc32(call.encode()) % 3}}}:call:{call}"
     )
 
 
@@ -220,7 +241,10 @@ client = redis.Redis.from_url(sys.argv[1])
 deadline = time.monotonic() + 30
 while time.monotonic() < deadline:
     client.set(sys.argv[2], sys.argv[3])
+    client.set(sys.argv[2], sys.argv[3] + " ")
 """
+# The same snapshot in two spellings (a trailing space): every rewrite changes the bytes,
+# so a compare-and-set that read one spelling loses to the other.
 
 HAMMERED = "hammered"
 ABANDON = tf.TransferAbandoned()
@@ -330,7 +354,21 @@ def test_importing_without_redis_py_says_which_extra_to_install() -> None:
 
 
 @pytest.mark.parametrize(
-    "options", [{"ended_ttl": 0}, {"ended_ttl": 1.5}, {"max_retries": -1}, {"max_retries": True}]
+    "options",
+    [
+        {"ended_ttl": 0},
+        {"ended_ttl": 1.5},
+        {"max_retries": -1},
+        {"max_retries": True},
+        {"shards": 0},
+        {"shards": 16385},
+        {"shards": True},
+        {"prefix": "a{b"},
+        {"prefix": "a}"},
+        {"token_ttl": 0},
+        {"journal": 1},
+        {"group": ""},
+    ],
 )
 def test_options_are_checked(redis_client: redis.Redis, options: dict[str, Any]) -> None:
     with pytest.raises(ValueError, match=next(iter(options))):

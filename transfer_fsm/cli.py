@@ -1,4 +1,5 @@
-"""The ``transfer-fsm`` command (also ``python -m transfer_fsm``): replay, table, diagram, schema.
+"""The ``transfer-fsm`` command (also ``python -m transfer_fsm``): replay, table, diagram, schema,
+vectors, conform.
 
 ``replay`` reads a notification log (a JSON array of commsNotifications
 bodies, one body per line, or a single body; ``-`` for standard input),
@@ -6,11 +7,15 @@ reduces every notification into its call and prints one line per
 notification, then each call's final view. Without FILE it replays a bundled
 log of a failed consultative transfer. ``table`` prints the transition tables,
 ``diagram`` the Mermaid state diagrams drawn from them, ``schema`` the JSON
-Schema of call snapshots (``Call.to_dict``).
+Schema of call snapshots (``Call.to_dict``). ``vectors`` and ``conform``
+(the conformance vectors, and the runner that checks a bot in any language
+against them) live in :mod:`transfer_fsm.testing.commands`, imported only
+when they run; ``replay`` also replays a fixture ``conform`` wrote.
 
 Exit status: 0 when every body was applied, 1 when some bodies were rejected,
 2 for a usage error or input that cannot be read as a log (one line on
-stderr). This module is the only one that does I/O; the library never does.
+stderr). Only this module and the test kit's commands (the runner starts the
+harness, writes reports and fixtures) do I/O; the core never does.
 """
 
 from __future__ import annotations
@@ -221,7 +226,8 @@ def parser(prog: str = PROG) -> argparse.ArgumentParser:
         prog=prog,
         description="Reconcile Microsoft Graph call-transfer notifications delivered in any "
         "order:\nreplay a log of webhook bodies, print the state machine's tables, its\n"
-        "diagrams or the JSON Schema of stored calls.",
+        "diagrams or the JSON Schema of stored calls, or check a bot in any language\n"
+        "against the conformance vectors.",
         epilog=f'{EXIT_STATUS}\n\nRun "{prog} COMMAND --help" for the arguments of a command.',
         formatter_class=formatter,
     )
@@ -291,12 +297,21 @@ def parser(prog: str = PROG) -> argparse.ArgumentParser:
         formatter_class=formatter,
     )
     schema_cmd.add_argument("--write", metavar="FILE", help="write the schema to FILE")
+    from .testing.commands import add_commands  # imported only when the command line runs
+
+    add_commands(commands)
     return top
 
 
 def main(argv: Sequence[str] | None = None, prog: str = PROG) -> int:
     """Run the command line; returns the exit status (see :data:`APPLIED`)."""
     args = parser(prog).parse_args(argv)
+    if args.command in ("vectors", "conform"):
+        from .testing import commands
+
+        if args.command == "vectors":
+            return commands.run_vectors(args.write, prog)
+        return commands.run_conform(args, prog)
     try:
         if args.command in GENERATED:
             if args.write is None:
@@ -310,21 +325,20 @@ def main(argv: Sequence[str] | None = None, prog: str = PROG) -> int:
             else:
                 write_schema(args.write)
             return APPLIED
-        rejected, total = _replay(args.file, args.requested)
+        status, problem = _replay(args.file, args.requested)
     except InputError as error:
         sys.stdout.flush()
         sys.stderr.write(f"{prog} {args.command}: {error}\n")
         return UNUSABLE
-    if not rejected:
-        return APPLIED
-    sys.stdout.flush()
-    bodies = "body" if total == 1 else "bodies"
-    sys.stderr.write(f"{prog} {args.command}: {rejected} of {total} {bodies} rejected\n")
-    return REJECTED
+    if problem:
+        sys.stdout.flush()
+        sys.stderr.write(f"{prog} {args.command}: {problem}\n")
+    return status
 
 
-def _replay(file: str | None, requested: bool) -> tuple[int, int]:
-    """Replay FILE (or the bundled example); how many bodies were rejected, of how many."""
+def _replay(file: str | None, requested: bool) -> tuple[int, str]:
+    """Replay FILE (or the bundled example, or a fixture ``conform`` wrote): the exit
+    status, and what to say on stderr (nothing when all went well)."""
     if file is None:
         name, text = (
             EXAMPLE,
@@ -337,11 +351,22 @@ def _replay(file: str | None, requested: bool) -> tuple[int, int]:
         bodies = read_log(text)
     except InputError as error:
         raise InputError(f"{name}: {error}") from None
+    if len(bodies) == 1 and isinstance(bodies[0], dict) and "fixture" in bodies[0]:
+        from .testing.fixture import replay_fixture  # a fixture transfer-fsm conform wrote
+
+        try:
+            agrees = replay_fixture(bodies[0], sys.stdout)
+        except (KeyError, TypeError, ValueError) as error:
+            raise InputError(f"{name}: not a fixture transfer-fsm conform wrote: {error}") from None
+        return (APPLIED, "") if agrees else (REJECTED, "the bot's view differs from the reference")
     calls, rejected = replay(bodies, requested, sys.stdout)
     sys.stdout.write("final:\n")
     for call in calls.values():
         sys.stdout.write(outcome(call) + "\n")
-    return rejected, len(bodies)
+    if not rejected:
+        return APPLIED, ""
+    noun = "body" if len(bodies) == 1 else "bodies"
+    return REJECTED, f"{rejected} of {len(bodies)} {noun} rejected"
 
 
 def run(prog: str = PROG) -> int:

@@ -237,6 +237,8 @@ class SnapshotCache:
     def decode(self, call_id: str, raw: bytes | str | None) -> Call | None:
         """:func:`decode`, answered from the cache when ``raw`` is the bytes kept."""
         if raw is None:
+            if call_id in self._entries:
+                self.forget(call_id)  # deleted, or expired
             return None
         entry = self._entries.get(call_id)
         if entry is not None and entry[0] == raw:
@@ -422,9 +424,9 @@ class JournaledStore(Store, Protocol):
         """Remove ``entries`` (acted on) from the journal; return how many were still there."""
         ...
 
-    def landed(self, token: str) -> tuple[str, ...]:
-        """The milestone keys the write named ``token`` committed; ``()`` when it did not
-        land or committed none (applying its event again is then safe)."""
+    def landed(self, call_id: str, token: str) -> tuple[str, ...]:
+        """The milestone keys the write to ``call_id`` named ``token`` committed; ``()``
+        when it did not land or committed none (applying its event again is then safe)."""
         ...
 
 
@@ -477,6 +479,6 @@ class AsyncJournaledStore(AsyncStore, Protocol):
         """See :meth:`JournaledStore.ack_journal`."""
         ...
 
-    async def landed(self, token: str) -> tuple[str, ...]:
+    async def landed(self, call_id: str, token: str) -> tuple[str, ...]:
         """See :meth:`JournaledStore.landed`."""
         ...

@@ -42,6 +42,7 @@ from typing import Any, Generic, TypeVar
 try:
     import redis
     import redis.asyncio
+    import redis.cluster  # noqa: F401 (a Cluster's clients)
     from redis.exceptions import ResponseError
 except ImportError as error:  # pragma: no cover - exercised in a subprocess
     raise ImportError(
@@ -62,7 +63,16 @@ from .core import (
     check_limit,
     check_seconds,
 )
-from .redis_batch import CONNECTION_ERRORS, Command, Item, Options, UnknownOutcomeError, applying
+from .redis_batch import (
+    CONNECTION_ERRORS,
+    Command,
+    Item,
+    Options,
+    UnknownOutcomeError,
+    applying,
+    by_text,
+    unknown_scripts,
+)
 from .redis_keys import SHARDS, Keys, check_prefix, check_shards
 
 __all__ = ["AsyncRedisStore", "RedisStore", "UnknownOutcomeError"]
@@ -144,7 +154,7 @@ class _Base(Generic[ClientT]):
     def _item(self, call_id: str, event: Event, token: str | None) -> Item:
         if token is not None:
             reads.check_token(token)
-        return Item(call_id, event, token, self._options.cache)
+        return Item(call_id, event, token)
 
     def _claim(self, consumer: str, limit: int, idle: float) -> reads.Rounds[list[JournalEntry]]:
         check_claim(consumer, limit, idle)
@@ -196,10 +206,24 @@ class RedisStore(_Base["redis.Redis | redis.cluster.RedisCluster"]):
             return value
 
     def _send(self, commands: list[Command]) -> list[Any]:
+        """One round trip (and one more, rarely, for scripts a server did not know)."""
+        replies = self._pipeline(commands)
+        unknown = unknown_scripts(commands, replies)
+        if unknown:
+            again = [by_text(commands[i]) for i in unknown]
+            try:
+                resent = self._pipeline(again)
+            except CONNECTION_ERRORS as error:  # the first round's replies stand
+                resent = [error] * len(again)
+            for i, reply in zip(unknown, resent, strict=True):
+                replies[i] = reply
+        return replies
+
+    def _pipeline(self, commands: list[Command]) -> list[Any]:
         client = self._client
         if len(commands) == 1:
             try:
-                return [client.execute_command(*commands[0])]
+                return [client.execute_command(*commands[0])]  # type: ignore[no-untyped-call]
             except ResponseError as error:
                 return [error]
         pipe = client.pipeline(transaction=False)
@@ -284,6 +308,7 @@ class AsyncRedisStore(_Base["redis.asyncio.Redis | redis.asyncio.cluster.RedisCl
     def __init__(self, client: Any, **options: Any) -> None:
         super().__init__(client, **options)
         self._waiting: list[tuple[Item, asyncio.Future[Step]]] = []
+        self._pending: dict[tuple[str, str], asyncio.Future[Step]] = {}
         self._flusher: asyncio.Future[None] | None = None
 
     async def _drive(self, rounds: Generator[list[Command], list[Any], _T]) -> _T:
@@ -301,6 +326,20 @@ class AsyncRedisStore(_Base["redis.asyncio.Redis | redis.asyncio.cluster.RedisCl
             return value
 
     async def _send(self, commands: list[Command]) -> list[Any]:
+        """One round trip (and one more, rarely, for scripts a server did not know)."""
+        replies = await self._pipeline(commands)
+        unknown = unknown_scripts(commands, replies)
+        if unknown:
+            again = [by_text(commands[i]) for i in unknown]
+            try:
+                resent = await self._pipeline(again)
+            except CONNECTION_ERRORS as error:  # the first round's replies stand
+                resent = [error] * len(again)
+            for i, reply in zip(unknown, resent, strict=True):
+                replies[i] = reply
+        return replies
+
+    async def _pipeline(self, commands: list[Command]) -> list[Any]:
         pipe = self._client.pipeline(transaction=False)
         for command in commands:
             pipe.execute_command(*command)
@@ -310,15 +349,19 @@ class AsyncRedisStore(_Base["redis.asyncio.Redis | redis.asyncio.cluster.RedisCl
     async def apply(self, call_id: str, event: Event, *, token: str | None = None) -> Step:
         """Step call ``call_id`` with ``event``, atomically (see :meth:`RedisStore.apply`).
 
-        A cancelled await may still see its write land: pass a ``token`` and ask
-        :meth:`landed` after.
+        A cancelled await does not withdraw the write, which may still land:
+        pass a ``token`` and ask :meth:`landed` after, which first waits for
+        this store's own pending write of that token.
         """
         item = self._item(call_id, event, token)
-        future: asyncio.Future[Step] = asyncio.get_running_loop().create_future()
-        self._waiting.append((item, future))
+        settled: asyncio.Future[Step] = asyncio.get_running_loop().create_future()
+        settled.add_done_callback(_retrieved)  # a cancelled caller never reads it
+        self._waiting.append((item, settled))
+        if token is not None:
+            self._pending[(call_id, token)] = settled
         if self._flusher is None or self._flusher.done():
             self._flusher = asyncio.ensure_future(self._flush())
-        return await future
+        return await asyncio.shield(settled)
 
     async def _flush(self) -> None:
         """Send the waiting applies, a pipeline at a time, until none waits."""
@@ -327,11 +370,21 @@ class AsyncRedisStore(_Base["redis.asyncio.Redis | redis.asyncio.cluster.RedisCl
             try:
                 results = await self._drive(applying(self._options, [item for item, _ in batch]))
             except BaseException as error:
-                results = [error] * len(batch)
-                if not isinstance(error, Exception):
-                    _settle(batch, results)
-                    raise
-            _settle(batch, results)
+                self._settle(batch, [error] * len(batch))
+                raise
+            self._settle(batch, results)
+
+    def _settle(
+        self, batch: list[tuple[Item, asyncio.Future[Step]]], results: list[Step | BaseException]
+    ) -> None:
+        """Hand each apply its result; forget the pending tokens."""
+        for (item, settled), result in zip(batch, results, strict=True):
+            if item.token is not None:
+                self._pending.pop((item.call_id, item.token), None)
+            if isinstance(result, BaseException):
+                settled.set_exception(result)
+            else:
+                settled.set_result(result)
 
     async def apply_body(self, body: Body) -> list[Step]:
         """Parse a callback body and apply each event to its own call (see
@@ -347,7 +400,11 @@ class AsyncRedisStore(_Base["redis.asyncio.Redis | redis.asyncio.cluster.RedisCl
         return await self._drive(reads.link(self._options, call_id))
 
     async def landed(self, call_id: str, token: str) -> tuple[str, ...]:
-        """See :meth:`RedisStore.landed`."""
+        """See :meth:`RedisStore.landed`; first waits for this store's own pending write
+        named ``token`` (an apply whose caller was cancelled), so the answer is final."""
+        pending = self._pending.get((call_id, token))
+        if pending is not None:
+            await asyncio.wait([pending])
         return await self._drive(reads.landed(self._options, call_id, token))
 
     async def in_flight(self, limit: int = 1000) -> list[Call]:
@@ -373,15 +430,7 @@ class AsyncRedisStore(_Base["redis.asyncio.Redis | redis.asyncio.cluster.RedisCl
         return await self._drive(reads.ack(self._options, self.group, entries))
 
 
-def _settle(
-    batch: list[tuple[Item, asyncio.Future[Step]]], results: list[Step | BaseException]
-) -> None:
-    """Hand each apply its result (an apply whose caller was cancelled gets none)."""
-    for (_, future), result in zip(batch, results, strict=True):
-        if future.done():
-            continue
-        if isinstance(result, BaseException):
-            future.set_exception(result)
-        else:
-            future.set_result(result)
-
+def _retrieved(settled: asyncio.Future[Step]) -> None:
+    """Mark an apply's error as read, so that a cancelled caller leaves no warning."""
+    if not settled.cancelled():
+        settled.exception()

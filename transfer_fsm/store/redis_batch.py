@@ -18,8 +18,11 @@ read (not assumed) and proves stale is a lost race, counted in ``conflicts``.
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from collections.abc import Generator, Sequence
+from contextlib import suppress
+from functools import cache
 from typing import Any
 
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -104,45 +107,49 @@ class Options:
 
 
 class Scripts:
-    """How to call each script: by its SHA-1 until a server says it does not know it."""
+    """How to call each script: by its SHA-1 (a server that does not know it is sent the
+    text once, see :func:`by_text`)."""
 
-    __slots__ = ("by_text",)
-
-    def __init__(self) -> None:
-        self.by_text = False
+    __slots__ = ()
 
     def call(self, script: str, keys: Sequence[str], args: Sequence[object]) -> Command:
-        """The command running ``script`` (``EVALSHA``, or ``EVAL`` once a server forgot it)."""
-        if self.by_text:
-            return ("EVAL", script, len(keys), *keys, *args)
+        """The command running ``script`` on ``keys`` with ``args``."""
         return ("EVALSHA", sha1(script), len(keys), *keys, *args)
 
 
-_SHA1: dict[str, str] = {}
+_TEXTS: dict[str, str] = {}
+"""Each script this module runs, by its SHA-1."""
 
 
+@cache
 def sha1(script: str) -> str:
     """The SHA-1 Redis names ``script`` by."""
-    found = _SHA1.get(script)
-    if found is None:
-        import hashlib
+    digest = hashlib.sha1(script.encode()).hexdigest()
+    _TEXTS[digest] = script
+    return digest
 
-        found = _SHA1[script] = hashlib.sha1(script.encode()).hexdigest()
-    return found
+
+def unknown_scripts(commands: list[Command], replies: list[Any]) -> list[int]:
+    """Where a server answered that it does not know the script (it restarted, say)."""
+    return [i for i, reply in enumerate(replies) if isinstance(reply, NoScriptError)]
+
+
+def by_text(command: Command) -> Command:
+    """``EVALSHA`` as ``EVAL`` with the script's text (which the server then keeps)."""
+    return ("EVAL", _TEXTS[command[1]], *command[2:])
 
 
 class Item:
     """One apply in a batch, across the rounds it takes."""
 
-    __slots__ = ("call_id", "event", "known", "new", "raw", "result", "retries", "step", "token")
+    __slots__ = ("call_id", "event", "new", "raw", "read", "result", "retries", "step", "token")
 
-    def __init__(self, call_id: str, event: Event, token: str | None, cache: SnapshotCache) -> None:
+    def __init__(self, call_id: str, event: Event, token: str | None) -> None:
         self.call_id = call_id
         self.event = event
         self.token = token
-        last = cache.last(call_id)
-        self.raw: bytes | str = b"" if last is None else last[0]
-        self.known = last is not None  # a guess that was read, not assumed
+        self.raw: bytes | str = b""  # the call as believed stored when planned
+        self.read = False  # whether the belief was read (a stale reply), not assumed
         self.retries = 0
         self.result: Step | BaseException | None = None
         self.step: Step | None = None
@@ -150,10 +157,18 @@ class Item:
 
 
 def applying(options: Options, items: list[Item]) -> Round:
-    """Apply ``items`` in rounds (see the module docstring); returns their results, in order."""
+    """Apply ``items`` in rounds (see the module docstring); returns their results, in order.
+
+    A connection failure settles only the items whose commands were on their way
+    (an unknown outcome for a write, the error itself for a check); the items
+    settled in earlier rounds keep their steps, and the items of later calls are
+    not sent.
+    """
     waiting = list(items)
     while waiting:
-        ready, later, seen = [], [], set()
+        ready: list[Item] = []
+        later: list[Item] = []
+        seen: set[str] = set()
         for item in waiting:  # one apply per call per round, in the order they came
             (later if item.call_id in seen else ready).append(item)
             seen.add(item.call_id)
@@ -162,31 +177,39 @@ def applying(options: Options, items: list[Item]) -> Round:
         if not planned:
             waiting = later
             continue
-        if links:
-            yield links  # before the scripts: a link never lags its request
+        try:
+            if links:
+                yield links  # before the scripts: a link never lags its request
+        except CONNECTION_ERRORS as error:
+            _fail_all(planned + later, error)  # no script was sent
+            break
         try:
             replies = yield commands
         except CONNECTION_ERRORS as error:
             for item in planned:
                 item.result = _unknown(item, error)
-            waiting = later
-            continue
+            _fail_all(later, error)
+            break
         expiries = [cmd for item, reply in zip(planned, replies, strict=True)
                     for cmd in _settle(options, item, reply)]  # fmt: skip
         if expiries:
-            try:
+            with suppress(*CONNECTION_ERRORS):  # best effort: a link missing it is kept
                 yield expiries
-            except CONNECTION_ERRORS:
-                pass  # best effort: a link that misses its expiry is kept
         waiting = [item for item in ready if item.result is None] + later
     return [item.result for item in items]  # type: ignore[misc]
 
 
+def _fail_all(items: list[Item], error: BaseException) -> None:
+    """Items not sent when the connection failed: the client's error, nothing written."""
+    for item in items:
+        if item.result is None:
+            item.result = error
+
+
 def _unknown(item: Item, error: BaseException) -> BaseException:
     """What a connection failure means for an item whose command was on its way."""
-    if item.new is None or item.step is None:
+    if item.new is None or item.step is None or item.token is None:
         return error  # a check writes nothing that matters: nothing was written
-    assert item.token is not None
     unknown = UnknownOutcomeError(item.call_id, item.step, item.token)
     unknown.__cause__ = error
     return unknown
@@ -196,6 +219,7 @@ def _plans(options: Options, ready: list[Item]) -> tuple[list[Command], list[Com
     """The script of each ready item (and the links to write first); failures settle it."""
     commands: list[Command] = []
     links: list[Command] = []
+    keys = options.keys
     for item in ready:
         try:
             command, link = _plan(options, item)
@@ -203,36 +227,41 @@ def _plans(options: Options, ready: list[Item]) -> tuple[list[Command], list[Com
             item.result = error
             continue
         commands.append(command)
-        if link is not None:
-            links.append(("SET", options.keys.link(link), item.call_id))
+        if link is not None:  # the link, and the primary's record of it (for delete, expiry)
+            links.append(("SET", keys.link(link), item.call_id))
+            links.append(("SADD", keys.legs(item.call_id), link))
     return commands, links
+
+
+def _belief(options: Options, item: Item) -> Call | None:
+    """The call as the item believes it stored: what the store last read or wrote of it
+    (a reply to this item included), or absent for a call it never saw."""
+    if not item.read:
+        last = options.cache.last(item.call_id)
+        item.raw = b"" if last is None else last[0]
+        if last is not None:
+            return last[1]
+    return options.cache.decode(item.call_id, item.raw) if item.raw else None
 
 
 def _plan(options: Options, item: Item) -> tuple[Command, str | None]:
     """Step the call as believed stored; the compare-and-set writing the result."""
     call_id, keys = item.call_id, options.keys
-    stored = options.cache.decode(call_id, item.raw) if item.raw else None
+    stored = _belief(options, item)
     change = advance(call_id, stored, item.event)
     step, write = change.step, change.write
     item.step = step
-    rows = journal_rows(step)
-    if rows and item.token is None:
-        item.token = uuid.uuid4().hex
     shard = keys.shard(call_id)
-    script_keys = (
-        keys.call(call_id),
-        keys.journal(shard),
-        keys.in_flight(shard),
-        keys.heard(shard),
-        keys.legs(call_id),
-        keys.written(call_id, item.token or "-"),
-    )
     if write is None:
         item.new = None
         live = stored is not None and stored[1] is not _TERMINATED
         args: list[object] = [call_id, item.raw, "", "", "", "1" if live else "0"]
-        args += ["", "", "", ""]
+        args += ["", "", "", "", ""]
+        script_keys = _script_keys(keys, call_id, shard, "-")
         return options.scripts.call(APPLY, script_keys, args), None
+    if item.token is None:
+        item.token = uuid.uuid4().hex  # every write is named: an unknown outcome can be asked
+    rows = journal_rows(step)
     raw = encode(write)
     item.new = (raw, write)
     ended = write[1] is _TERMINATED
@@ -248,16 +277,32 @@ def _plan(options: Options, item: Item) -> tuple[Command, str | None]:
         options.token_ttl,
         "1" if options.journaled else "0",
         "\n".join(key for _, key in rows),
+        uuid.uuid4().hex,  # this write's nonce: its resend, and no other write, finds it landed
     ]
     if options.journaled:
         args += [value for row in rows for value in row]
+    script_keys = _script_keys(keys, call_id, shard, item.token)
     return options.scripts.call(APPLY, script_keys, args), change.link
+
+
+def _script_keys(keys: Keys, call_id: str, shard: int, token: str) -> tuple[str, ...]:
+    return (
+        keys.call(call_id),
+        keys.journal(shard),
+        keys.in_flight(shard),
+        keys.heard(shard),
+        keys.legs(call_id),
+        keys.written(call_id, token),
+    )
 
 
 def _settle(options: Options, item: Item, reply: Any) -> list[Command]:
     """Take one script's reply: done, stale (step again), or failed. The link expiries due."""
+    if isinstance(reply, CONNECTION_ERRORS):  # a Cluster pipeline's, after its own retries
+        item.result = _unknown(item, reply)
+        return []
     if isinstance(reply, BaseException):
-        _failed(options, item, reply)
+        _failed(item, reply)
         return []
     if reply[0] == 0:
         _stale(options, item, reply[1])
@@ -273,11 +318,8 @@ def _settle(options: Options, item: Item, reply: Any) -> list[Command]:
     ]
 
 
-def _failed(options: Options, item: Item, error: BaseException) -> None:
-    """A script that failed: not loaded on that server (resend it), or an error of the call."""
-    if isinstance(error, NoScriptError):
-        options.scripts.by_text = True  # every server learns it from the EVAL
-        return
+def _failed(item: Item, error: BaseException) -> None:
+    """A script that failed: an error of the call (a key of another type), or of Redis."""
     if isinstance(error, ResponseError) and str(error).startswith("WRONGTYPE"):
         found = "a Redis value of another type"
         error = SnapshotError("$", "a snapshot (a Redis string)", found, item.call_id)
@@ -285,15 +327,16 @@ def _failed(options: Options, item: Item, error: BaseException) -> None:
 
 
 def _stale(options: Options, item: Item, current: bytes | str) -> None:
-    """The call is not stored as believed: believe what is, and count a lost race."""
-    if item.known:
+    """The call is not stored as believed: believe what is (a belief that had been read
+    and proved stale is a lost race, counted; past ``max_retries``, a ConflictError)."""
+    if item.read or item.raw:
         if item.retries >= options.max_retries:
             item.result = ConflictError(item.call_id, item.retries + 1)
             return
         item.retries += 1
         options.conflicts += 1
     item.raw = current
-    item.known = True
+    item.read = True
 
 
 def _text(value: bytes | str) -> str:

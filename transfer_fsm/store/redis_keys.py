@@ -7,12 +7,13 @@ touches is then in one slot, and one Lua script writes it all atomically
 (the compare-and-set below), on a single server and on a Cluster alike:
 
 - ``{tag}:call:<id>``: the call's snapshot (its tombstone once ended);
-- ``{tag}:in_flight``: a set of the shard's live calls with an attempt in flight;
+- ``{tag}:in_flight``: a sorted set of the shard's live calls with an attempt in
+  flight, scored by when (the server's clock) the attempt went in flight;
 - ``{tag}:heard``: a sorted set of the shard's live calls, scored by the time
   (the server's clock) an event last reached them;
 - ``{tag}:legs:<id>``: a set of the consultation calls the call's requests named;
 - ``{tag}:journal``: a stream of the shard's milestones (``journal=True``);
-- ``{tag}:written:<token>``: the milestone keys a write with milestones
+- ``{tag}:written:<id>:<token>``: the milestone keys a write with milestones
   committed, kept ``token_ttl`` seconds, so its writer can tell it landed.
 
 The consultative link ``{tag'}:link:<consultation id>`` lives in the
@@ -33,7 +34,10 @@ APPLY = """
 if redis.replicate_commands then redis.replicate_commands() end
 local current = redis.call('GET', KEYS[1])
 if not current then current = '' end
-if ARGV[10] ~= '' and redis.call('EXISTS', KEYS[6]) == 1 then return {2} end
+if ARGV[11] ~= '' then
+  local record = redis.call('GET', KEYS[6])
+  if record and string.sub(record, 1, #ARGV[11] + 1) == ARGV[11] .. '\\n' then return {2} end
+end
 if current ~= ARGV[2] then return {0, current} end
 local now = redis.call('TIME')
 now = tonumber(now[1]) + tonumber(now[2]) / 1000000
@@ -46,15 +50,17 @@ if ARGV[4] == '' then
 else
   redis.call('SET', KEYS[1], ARGV[3], 'EX', ARGV[4])
 end
-if ARGV[5] == '1' then redis.call('SADD', KEYS[3], ARGV[1]) else redis.call('SREM', KEYS[3], ARGV[1]) end
-if ARGV[6] == '1' then redis.call('ZADD', KEYS[4], now, ARGV[1]) else redis.call('ZREM', KEYS[4], ARGV[1]) end
+if ARGV[5] == '1' then redis.call('ZADD', KEYS[3], 'NX', now, ARGV[1])
+else redis.call('ZREM', KEYS[3], ARGV[1]) end
+if ARGV[6] == '1' then redis.call('ZADD', KEYS[4], now, ARGV[1])
+else redis.call('ZREM', KEYS[4], ARGV[1]) end
 if ARGV[7] ~= '' then redis.call('SADD', KEYS[5], ARGV[7]) end
 if ARGV[9] == '1' then
-  for i = 11, #ARGV, 2 do
+  for i = 12, #ARGV, 2 do
     redis.call('XADD', KEYS[2], '*', 'call_id', ARGV[1], 'milestone', ARGV[i], 'key', ARGV[i + 1])
   end
 end
-if ARGV[10] ~= '' then redis.call('SET', KEYS[6], ARGV[10], 'EX', ARGV[8]) end
+if ARGV[10] ~= '' then redis.call('SET', KEYS[6], ARGV[11] .. '\\n' .. ARGV[10], 'EX', ARGV[8]) end
 if ARGV[4] ~= '' then
   redis.call('EXPIRE', KEYS[5], ARGV[4])
   return {1, redis.call('SMEMBERS', KEYS[5])}
@@ -64,12 +70,13 @@ return {1}
 """Compare-and-set one call and everything kept with it; see :func:`apply_args`.
 
 Answers ``{1}`` (done; with the call's legs when it now expires), ``{0, current}``
-(the call is not as expected: here is what it is) or ``{2}`` (this write's token
-is already recorded: a resend of a write that landed)."""
+(the call is not as expected: here is what it is) or ``{2}`` (this very write,
+by its nonce ``ARGV[11]``, is already recorded: a client's resend of a write that
+landed). A write with milestones records ``<nonce>\\n<keys>`` under its token."""
 
 DELETE = """
 local existed = redis.call('DEL', KEYS[1])
-redis.call('SREM', KEYS[2], ARGV[1])
+redis.call('ZREM', KEYS[2], ARGV[1])
 redis.call('ZREM', KEYS[3], ARGV[1])
 local legs = redis.call('SMEMBERS', KEYS[4])
 redis.call('DEL', KEYS[4])
@@ -77,20 +84,21 @@ return {existed, legs}
 """
 """Forget a call: its snapshot, its index entries and its legs (returned, to unlink)."""
 
-UNHEARD = """
+OLDEST = """
 local now = redis.call('TIME')
 now = tonumber(now[1]) + tonumber(now[2]) / 1000000
 return redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', '(' .. (now - tonumber(ARGV[1])),
   'WITHSCORES', 'LIMIT', 0, ARGV[2])
 """
-"""The shard's live calls not heard from for ``ARGV[1]`` seconds, oldest first, by its clock."""
+"""The oldest ``ARGV[2]`` members of the sorted set ``KEYS[1]`` (the heard or the in-flight
+index) scored more than ``ARGV[1]`` seconds ago by the server's clock, with their scores."""
 
 IF_LINKED = (
     "if redis.call('GET', KEYS[1]) == ARGV[1] then "
     "if ARGV[2] == '' then return redis.call('DEL', KEYS[1]) end "
     "return redis.call('EXPIRE', KEYS[1], ARGV[2]) end return 0"
 )
-"""Expire (``ARGV[2]`` seconds) or delete (``''``) the link ``KEYS[1]`` while it names ``ARGV[1]``."""
+"""Expire (``ARGV[2]`` seconds) or delete (``''``) link ``KEYS[1]`` while it names ``ARGV[1]``."""
 
 
 class Keys(NamedTuple):
@@ -120,15 +128,15 @@ class Keys(NamedTuple):
         return f"{self.tag(self.shard(call_id))}:legs:{call_id}"
 
     def written(self, call_id: str, token: str) -> str:
-        """The record of the write named ``token`` (in the call's shard)."""
-        return f"{self.tag(self.shard(call_id))}:written:{token}"
+        """The record of the write to ``call_id`` named ``token`` (in the call's shard)."""
+        return f"{self.tag(self.shard(call_id))}:written:{call_id}:{token}"
 
     def journal(self, shard: int) -> str:
         """The shard's milestone stream."""
         return f"{self.tag(shard)}:journal"
 
     def in_flight(self, shard: int) -> str:
-        """The shard's set of calls with an attempt in flight."""
+        """The shard's sorted set of calls with an attempt in flight, by when it went."""
         return f"{self.tag(shard)}:in_flight"
 
     def heard(self, shard: int) -> str:

@@ -8,16 +8,16 @@ faces of :mod:`transfer_fsm.store.redis` share every line of it.
 
 from __future__ import annotations
 
-from collections.abc import Generator, Iterable
+from collections.abc import Callable, Generator, Iterable
 from typing import Any, TypeVar
 
 from redis.exceptions import ResponseError
 
 from ..snapshot import SnapshotError
 from ..values import Call, CallState, Milestone
-from .core import JournalEntry, SnapshotCache, decode, entry_ids, in_flight, link_of, Link
+from .core import JournalEntry, Link, SnapshotCache, decode, entry_ids, in_flight, link_of
 from .redis_batch import Command, Options
-from .redis_keys import DELETE, IF_LINKED, UNHEARD
+from .redis_keys import DELETE, IF_LINKED, OLDEST
 
 _T = TypeVar("_T")
 Rounds = Generator[list[Command], list[Any], _T]
@@ -40,7 +40,7 @@ def get(options: Options, call_id: str) -> Rounds[Call | None]:
         raw = yield from one(("GET", options.keys.call(call_id)))
     except ResponseError as error:
         raise _corrupt(call_id, error) from error
-    return decode(call_id, raw)
+    return options.cache.decode(call_id, raw)
 
 
 def link(options: Options, call_id: str) -> Rounds[Link | None]:
@@ -61,7 +61,7 @@ def landed(options: Options, call_id: str, token: str) -> Rounds[tuple[str, ...]
     """The milestone keys the write named ``token`` committed, ``()`` if none."""
     check_token(token)
     recorded = yield from one(("GET", options.keys.written(call_id, token)))
-    return () if recorded is None else tuple(_text(recorded).split("\n"))
+    return () if recorded is None else tuple(_text(recorded).split("\n")[1:])
 
 
 def delete(options: Options, cache: SnapshotCache, call_id: str) -> Rounds[bool]:
@@ -72,30 +72,34 @@ def delete(options: Options, cache: SnapshotCache, call_id: str) -> Rounds[bool]
     existed, legs = yield from one(options.scripts.call(DELETE, script_keys, (call_id,)))
     cache.forget(call_id)
     if legs:
-        unlink = [options.scripts.call(IF_LINKED, (keys.link(_text(leg)),), (call_id, "")) for leg in legs]
+        unlink = [
+            options.scripts.call(IF_LINKED, (keys.link(_text(leg)),), (call_id, "")) for leg in legs
+        ]
         yield unlink
     return bool(existed)
 
 
 def calls_in_flight(options: Options, limit: int) -> Rounds[list[Call]]:
-    """Up to ``limit`` live calls with an attempt in flight, from each shard's index."""
-    keys = options.keys
-    members = yield [("SMEMBERS", keys.in_flight(shard)) for shard in range(keys.shards)]
-    wanted: list[str] = []
-    for reply in members:
-        if isinstance(reply, BaseException):
-            raise reply
-        wanted.extend(sorted(_text(member) for member in reply))
-    calls = yield from _read_calls(options, wanted[:limit])
+    """Up to ``limit`` live calls with an attempt in flight, the longest in flight first."""
+    found = yield from _oldest(options, options.keys.in_flight, 0.0, limit)
+    calls = yield from _read_calls(options, found)
     return [call for call in calls if in_flight(call)]
 
 
 def unheard(options: Options, seconds: float, limit: int) -> Rounds[list[Call]]:
     """Up to ``limit`` live calls not heard from for ``seconds``, oldest first."""
-    keys = options.keys
+    found = yield from _oldest(options, options.keys.heard, seconds, limit)
+    calls = yield from _read_calls(options, found)
+    return [call for call in calls if call.state is not CallState.TERMINATED]
+
+
+def _oldest(
+    options: Options, index: Callable[[int], str], seconds: float, limit: int
+) -> Rounds[list[str]]:
+    """The ``limit`` oldest call ids of a sorted index over every shard, older than ``seconds``."""
     scripts = [
-        options.scripts.call(UNHEARD, (keys.heard(shard),), (repr(seconds), limit))
-        for shard in range(keys.shards)
+        options.scripts.call(OLDEST, (index(shard),), (repr(seconds), limit))
+        for shard in range(options.keys.shards)
     ]
     replies = yield scripts
     found: list[tuple[float, str]] = []
@@ -104,8 +108,7 @@ def unheard(options: Options, seconds: float, limit: int) -> Rounds[list[Call]]:
             raise reply
         found += [(float(reply[i + 1]), _text(reply[i])) for i in range(0, len(reply), 2)]
     found.sort()
-    calls = yield from _read_calls(options, [call_id for _, call_id in found[:limit]])
-    return [call for call in calls if call.state is not CallState.TERMINATED]
+    return [call_id for _, call_id in found[:limit]]
 
 
 def _read_calls(options: Options, call_ids: list[str]) -> Rounds[list[Call]]:
@@ -133,7 +136,9 @@ def claim(
         if len(entries) >= limit:
             break
         shard = (start + step) % shards
-        entries += yield from _claim_shard(options, group, consumer, limit - len(entries), idle, shard)
+        entries += yield from _claim_shard(
+            options, group, consumer, limit - len(entries), idle, shard
+        )
     return entries
 
 
@@ -145,17 +150,40 @@ def _claim_shard(
     entries: list[JournalEntry] = []
     cursor: Any = "0-0"
     for _ in range(_CLAIM_SCANS):
-        command = ("XAUTOCLAIM", key, group, consumer, int(idle * 1000), cursor, "COUNT", count - len(entries))
+        command: Command = (
+            "XAUTOCLAIM",
+            key,
+            group,
+            consumer,
+            int(idle * 1000),
+            cursor,
+            "COUNT",
+            count - len(entries),
+        )
         reply = yield from _grouped(key, group, command)
         cursor = reply[0]
         entries += _entries(shard, reply[1])
         if len(entries) >= count or _text(cursor) == "0-0":
             break
     if len(entries) < count:
-        command = ("XREADGROUP", "GROUP", group, consumer, "COUNT", count - len(entries), "STREAMS", key, ">")
+        command = (
+            "XREADGROUP",
+            "GROUP",
+            group,
+            consumer,
+            "COUNT",
+            count - len(entries),
+            "STREAMS",
+            key,
+            ">",
+        )
         reply = yield from _grouped(key, group, command)
-        for _, stream in reply or ():
-            entries += _entries(shard, stream)
+        if isinstance(reply, dict):  # RESP3: {stream: [messages]}
+            streams = [messages for value in reply.values() for messages in value]
+        else:  # RESP2: [[stream, messages]]
+            streams = [messages for _, messages in reply or ()]
+        for messages in streams:
+            entries += _entries(shard, messages)
     return entries
 
 
@@ -199,10 +227,10 @@ def ack(options: Options, group: str, entries: Iterable[JournalEntry]) -> Rounds
     """Remove ``entries`` from the journal; how many were still there."""
     by_shard: dict[int, list[str]] = {}
     for entry_id in entry_ids(entries):
-        shard, _, stream_id = entry_id.partition(":")
-        if not shard.isdigit() or int(shard) >= options.keys.shards or not stream_id:
+        number, _, stream_id = entry_id.partition(":")
+        if not number.isdigit() or int(number) >= options.keys.shards or not stream_id:
             raise ValueError(f"not an entry id of this store: {entry_id!r}")
-        by_shard.setdefault(int(shard), []).append(stream_id)
+        by_shard.setdefault(int(number), []).append(stream_id)
     if not by_shard:
         return 0
     commands: list[Command] = []
