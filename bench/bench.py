@@ -69,6 +69,12 @@ enabled as normal unless a row says it was paused. What is measured:
      2,000 applies per round (quick 300), each an event that changes a call
      (calls never seen before go through the documented flows in production
      order). Targets: <= 1.5. A missing ``redis-server`` is a missed target.
+   - ``RedisStore.apply`` on a 3-primary Redis Cluster (``tests/cluster.py``
+     starts it on free 127.0.0.1 ports and stops it) vs ``WATCH`` / ``GET`` /
+     ``MULTI`` / ``SET`` / ``EXEC`` in one transactional cluster pipeline on the
+     call's slot (its keys under one hash tag), same applies, same bytes
+     (``cluster_floor.py``). Target: <= 1.5. A missing ``redis-cli`` is a missed
+     target.
    - ``RedisStore(journal=True).apply`` vs the same store without the journal,
      same batches (``redis_scale.py``). Target: <= 1.25.
    - ``AsyncRedisStore`` with 64 applies in flight over 1,000 calls vs awaiting
@@ -88,8 +94,8 @@ server) (``pip install -e '.[bench,test]'``)::
 
 The modules: ``workload.py`` (the flows, the plan of calls, the event streams
 and bodies), ``rivals.py`` (the floor and the two libraries), ``sections.py``
-(sections 1-5 and the timing helpers), ``scale.py`` (sections 6 and 7), ``stores.py``
-and ``backends.py`` (section 8).
+(sections 1-5 and the timing helpers), ``scale.py`` (sections 6 and 7), ``stores.py``,
+``backends.py``, ``redis_scale.py`` and ``cluster_floor.py`` (section 8).
 """
 
 from __future__ import annotations

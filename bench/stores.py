@@ -18,6 +18,7 @@ import tracemalloc
 from collections.abc import Callable
 
 from backends import bench_backends
+from cluster_floor import bench_redis_cluster
 from sections import Row, medians, ns_text, ratio_text
 from workload import (
     CALL_ID,
@@ -312,5 +313,6 @@ def bench_stores(flows: list[Flow], config: Config) -> list[Row]:
         bench_round_trip,
         bench_tracked,
         bench_backends,
+        bench_redis_cluster,
     ]
     return [row for section in sections for row in section(flows, config)]

@@ -4,16 +4,18 @@ The profile comes from ``HYPOTHESIS_PROFILE``; without it, ``ci`` when the
 ``CI`` variable is set (as ``.ci/run`` sets it) and ``dev`` otherwise.
 
 The ``redis_url`` and ``redis_client`` fixtures (a real redis-server) come from
-``tests/servers.py``.
+``tests/servers.py``; the ``redis_cluster_url`` and ``redis_cluster_client`` fixtures
+(a real 3-primary Redis Cluster) from ``tests/cluster.py``.
 """
 
 from __future__ import annotations
 
 import os
 
+import pytest
 from hypothesis import HealthCheck, settings
 
-pytest_plugins = ["servers"]
+pytest_plugins = ["servers", "cluster"]
 
 settings.register_profile(
     "ci",
@@ -33,3 +35,10 @@ settings.register_profile(
 settings.load_profile(
     os.environ.get("HYPOTHESIS_PROFILE") or ("ci" if os.environ.get("CI") else "dev")
 )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "soak: the kill soak at a small size (bench/soak.py; deselect with -m 'not soak')",
+    )
