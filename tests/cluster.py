@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import os
 import random
-import shutil
 import socket
 import subprocess
 import tempfile
@@ -35,7 +34,7 @@ from pathlib import Path
 import pytest
 import redis
 from redis.cluster import RedisCluster
-from servers import HOST, STOP_TIMEOUT, require_redis_server
+from servers import HOST, STOP_TIMEOUT, find_binary, require_binary, require_redis_server
 
 ENV_CLI = "TRANSFER_FSM_REDIS_CLI"
 FALLBACK_CLIS = (Path("/usr/bin/redis-cli"),)
@@ -49,11 +48,6 @@ START_TIMEOUT = 10.0  # seconds for each node to answer PING
 CREATE_TIMEOUT = 30.0  # seconds for redis-cli --cluster create
 CONVERGE_TIMEOUT = 20.0  # seconds for every node to say cluster_state:ok
 START_ATTEMPTS = 3  # a free port can be taken between choosing it and the bind
-
-CLI_SKIP_MESSAGE = (
-    "redis-cli not found: the Redis Cluster tests were skipped; install it with "
-    "`apt-get install -y redis-tools` (Debian/Ubuntu; redis-server depends on it)"
-)
 
 
 class ClusterStartError(RuntimeError):
@@ -96,32 +90,13 @@ class RunningCluster:
 
 def find_redis_cli(server: str | None = None) -> str | None:
     """The ``redis-cli`` to run, or None if there is none (see the module docstring)."""
-    override = os.environ.get(ENV_CLI)
-    if override is not None:
-        return override if _executable(Path(override)) else None
-    if server is not None:
-        sibling = Path(server).with_name("redis-cli")
-        if _executable(sibling):
-            return str(sibling)
-    found = shutil.which("redis-cli")
-    if found is not None:
-        return found
-    return next((str(path) for path in FALLBACK_CLIS if _executable(path)), None)
+    return find_binary("redis-cli", ENV_CLI, FALLBACK_CLIS, beside=server)
 
 
 def require_redis_cli(server: str | None = None) -> str:
     """The binary; else skip the test, or fail it when ``CI`` is set."""
     binary = find_redis_cli(server)
-    if binary is not None:
-        return binary
-    where = f" at {ENV_CLI}={os.environ[ENV_CLI]!r}" if ENV_CLI in os.environ else ""
-    if os.environ.get("CI"):
-        pytest.fail(
-            f"redis-cli not found{where}: it is required under CI (CI is set), where the "
-            "Redis Cluster tests must run, not skip; install it with "
-            "`apt-get install -y redis-tools`"
-        )
-    pytest.skip(CLI_SKIP_MESSAGE.replace("not found", f"not found{where}", 1))
+    return require_binary(binary, "redis-cli", ENV_CLI, "the Redis Cluster tests", "redis-tools")
 
 
 def cluster_ports(count: int, rng: random.Random | None = None) -> list[int]:

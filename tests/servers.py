@@ -17,7 +17,7 @@ import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,11 +31,6 @@ FALLBACK_BINARIES = (Path("/usr/bin/redis-server"), Path("/usr/sbin/redis-server
 START_TIMEOUT = 10.0  # seconds for the server to answer PING
 STOP_TIMEOUT = 5.0  # seconds for it to exit on SIGTERM before it is killed
 START_ATTEMPTS = 3  # a free port can be taken between choosing it and the bind
-
-SKIP_MESSAGE = (
-    "redis-server not found: the Redis store tests were skipped; install it with "
-    "`apt-get install -y redis-server` (Debian/Ubuntu) or your system's package"
-)
 
 
 class RedisStartError(RuntimeError):
@@ -55,30 +50,53 @@ class RedisServer:
         return f"redis://{HOST}:{self.port}/0"
 
 
-def find_redis_server() -> str | None:
-    """The ``redis-server`` to run, or None if there is none (see the module docstring)."""
-    override = os.environ.get(ENV_BINARY)
+def find_binary(
+    name: str, variable: str, fallbacks: Sequence[Path] = (), beside: str | None = None
+) -> str | None:
+    """The ``name`` binary to run, or None if there is none: ``$variable`` when that is set
+    (and then only that), else ``name`` beside the binary ``beside``, on ``PATH``, or at
+    one of ``fallbacks``."""
+    override = os.environ.get(variable)
     if override is not None:
         return override if _executable(Path(override)) else None
-    found = shutil.which("redis-server")
+    if beside is not None and _executable(Path(beside).with_name(name)):
+        return str(Path(beside).with_name(name))
+    found = shutil.which(name)
     if found is not None:
         return found
-    return next((str(path) for path in FALLBACK_BINARIES if _executable(path)), None)
+    return next((str(path) for path in fallbacks if _executable(path)), None)
+
+
+def require_binary(
+    binary: str | None, name: str, variable: str, needed_by: str, package: str
+) -> str:
+    """``binary`` (found by :func:`find_binary`); else skip the test saying how to install
+    ``package``, or fail it when ``CI`` is set (CI must run the tests ``needed_by``)."""
+    if binary is not None:
+        return binary
+    where = f" at {variable}={os.environ[variable]!r}" if variable in os.environ else ""
+    install = f"`apt-get install -y {package}`"
+    if os.environ.get("CI"):
+        pytest.fail(
+            f"{name} not found{where}: it is required under CI (CI is set), "
+            f"where {needed_by} must run, not skip; install it with {install}"
+        )
+    pytest.skip(
+        f"{name} not found{where}: {needed_by} were skipped; install it with {install}"
+        " (Debian/Ubuntu) or your system's package"
+    )
+
+
+def find_redis_server() -> str | None:
+    """The ``redis-server`` to run, or None if there is none (see the module docstring)."""
+    return find_binary("redis-server", ENV_BINARY, FALLBACK_BINARIES)
 
 
 def require_redis_server() -> str:
     """The binary; else skip the test, or fail it when ``CI`` is set."""
-    binary = find_redis_server()
-    if binary is not None:
-        return binary
-    where = f" at {ENV_BINARY}={os.environ[ENV_BINARY]!r}" if ENV_BINARY in os.environ else ""
-    if os.environ.get("CI"):
-        pytest.fail(
-            f"redis-server not found{where}: it is required under CI (CI is set), "
-            "where the Redis store tests must run, not skip; "
-            "install it with `apt-get install -y redis-server`"
-        )
-    pytest.skip(SKIP_MESSAGE.replace("not found", f"not found{where}", 1))
+    return require_binary(
+        find_redis_server(), "redis-server", ENV_BINARY, "the Redis store tests", "redis-server"
+    )
 
 
 @contextmanager

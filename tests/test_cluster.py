@@ -13,15 +13,11 @@ import pytest
 import redis
 from cluster import (
     BUS_OFFSET,
-    CLI_SKIP_MESSAGE,
-    ENV_CLI,
     SLOTS,
     ClusterNode,
     ClusterStartError,
     cluster_info,
     cluster_ports,
-    find_redis_cli,
-    require_redis_cli,
     running_redis_cluster,
 )
 from redis.cluster import RedisCluster
@@ -165,36 +161,3 @@ def test_ports_come_with_free_bus_ports_below_65536() -> None:
     assert len(set(ports)) == 3
     assert not {port + BUS_OFFSET for port in ports} & set(ports)
     assert all(port + BUS_OFFSET < 65536 for port in ports)
-
-
-def test_the_variable_names_the_only_cli_looked_for(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> None:
-    monkeypatch.setenv(ENV_CLI, str(tmp_path / "redis-cli"))
-    assert find_redis_cli() is None
-    binary = tmp_path / "redis-cli"
-    binary.write_text("#!/bin/sh\n")
-    assert find_redis_cli() is None  # not executable
-    binary.chmod(0o755)
-    assert find_redis_cli() == str(binary)
-
-
-def test_without_a_cli_the_cluster_tests_skip_saying_how_to_install_it(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> None:
-    monkeypatch.setenv(ENV_CLI, str(tmp_path / "missing"))
-    monkeypatch.delenv("CI", raising=False)
-    with pytest.raises(pytest.skip.Exception) as skipped:
-        require_redis_cli()
-    assert str(skipped.value).startswith("redis-cli not found at ")
-    assert "apt-get install -y redis-tools" in str(skipped.value)
-    assert str(skipped.value).endswith(CLI_SKIP_MESSAGE.removeprefix("redis-cli not found"))
-
-
-def test_without_a_cli_under_ci_the_cluster_tests_fail(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> None:
-    monkeypatch.setenv(ENV_CLI, str(tmp_path / "missing"))
-    monkeypatch.setenv("CI", "true")
-    with pytest.raises(pytest.fail.Exception, match="required under CI"):
-        require_redis_cli()

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import socket
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
 import redis
-from servers import ENV_BINARY, SKIP_MESSAGE, find_redis_server, require_redis_server, running_redis
+from cluster import ENV_CLI, find_redis_cli, require_redis_cli
+from servers import ENV_BINARY, find_redis_server, require_redis_server, running_redis
 
 
 def test_the_server_answers_ping_on_loopback(redis_client: redis.Redis) -> None:
@@ -83,34 +85,48 @@ def test_two_servers_run_side_by_side_on_their_own_ports() -> None:
             assert b.get("which") is None
 
 
+# The binaries the tests start: redis-server (the store tests), redis-cli (the Cluster's).
+BINARIES = [
+    ("redis-server", ENV_BINARY, find_redis_server, require_redis_server, "redis-server"),
+    ("redis-cli", ENV_CLI, find_redis_cli, require_redis_cli, "redis-tools"),
+]
+Binary = tuple[str, str, Callable[[], "str | None"], Callable[[], str], str]
+
+
+@pytest.mark.parametrize("binary", BINARIES, ids=[entry[0] for entry in BINARIES])
 def test_the_variable_names_the_only_binary_looked_for(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, binary: Binary
 ) -> None:
-    monkeypatch.setenv(ENV_BINARY, str(tmp_path / "redis-server"))
-    assert find_redis_server() is None
-    binary = tmp_path / "redis-server"
-    binary.write_text("#!/bin/sh\n")
-    assert find_redis_server() is None  # not executable
-    binary.chmod(0o755)
-    assert find_redis_server() == str(binary)
+    name, variable, find, _, _ = binary
+    monkeypatch.setenv(variable, str(tmp_path / name))
+    assert find() is None
+    path = tmp_path / name
+    path.write_text("#!/bin/sh\n")
+    assert find() is None  # not executable
+    path.chmod(0o755)
+    assert find() == str(path)
 
 
+@pytest.mark.parametrize("binary", BINARIES, ids=[entry[0] for entry in BINARIES])
 def test_without_a_binary_the_tests_skip_saying_how_to_install_it(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, binary: Binary
 ) -> None:
-    monkeypatch.setenv(ENV_BINARY, str(tmp_path / "missing"))
+    name, variable, _, require, package = binary
+    monkeypatch.setenv(variable, str(tmp_path / "missing"))
     monkeypatch.delenv("CI", raising=False)
     with pytest.raises(pytest.skip.Exception) as skipped:
-        require_redis_server()
-    assert str(skipped.value).startswith("redis-server not found at ")
-    assert str(skipped.value).endswith(SKIP_MESSAGE.removeprefix("redis-server not found"))
-    assert "apt-get install -y redis-server" in str(skipped.value)
+        require()
+    message = str(skipped.value)
+    assert message.startswith(f"{name} not found at {variable}=")
+    assert f"tests were skipped; install it with `apt-get install -y {package}`" in message
 
 
+@pytest.mark.parametrize("binary", BINARIES, ids=[entry[0] for entry in BINARIES])
 def test_without_a_binary_under_ci_the_tests_fail(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, binary: Binary
 ) -> None:
-    monkeypatch.setenv(ENV_BINARY, str(tmp_path / "missing"))
+    _, variable, _, require, _ = binary
+    monkeypatch.setenv(variable, str(tmp_path / "missing"))
     monkeypatch.setenv("CI", "true")
     with pytest.raises(pytest.fail.Exception, match="required under CI"):
-        require_redis_server()
+        require()
