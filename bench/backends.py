@@ -253,13 +253,17 @@ def bench_sqlite(flows: list[Flow], config: Config) -> list[Row]:
 # -- Redis ----------------------------------------------------------------------------
 
 
-def _redis_floor(client: Any) -> Callable[[Batch], int]:
+def watch_floor(client: Any, key_of: Callable[[str], str]) -> Callable[[Batch], int]:
+    """The Redis floor of a batch, in ns: per apply, ``WATCH`` the call's key (``key_of``
+    its id), ``GET`` it, and ``MULTI`` / ``SET`` / ``EXEC`` the floor's bytes. A Cluster's
+    client runs it too, the key in one slot."""
+
     def run(batch: Batch) -> int:
         pipeline = client.pipeline
         start = time.perf_counter_ns()
         for item in batch:
-            key = f"{FLOOR_PREFIX}call:{item.call_id}"
-            with pipeline() as pipe:
+            key = key_of(item.call_id)
+            with pipeline(transaction=True) as pipe:
                 pipe.watch(key)
                 pipe.get(key)
                 pipe.multi()
@@ -268,6 +272,10 @@ def _redis_floor(client: Any) -> Callable[[Batch], int]:
         return time.perf_counter_ns() - start
 
     return run
+
+
+def _redis_floor(client: Any) -> Callable[[Batch], int]:
+    return watch_floor(client, lambda call_id: f"{FLOOR_PREFIX}call:{call_id}")
 
 
 def bench_redis(flows: list[Flow], config: Config) -> list[Row]:

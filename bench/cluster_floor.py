@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -43,6 +42,7 @@ from backends import (
     _store_class,
     _time_apply,
     make_batches,
+    watch_floor,
 )
 from sections import Row, medians, ns_text
 from workload import Config, Flow
@@ -60,21 +60,7 @@ def floor_key(call_id: str, prefix: str = FLOOR_PREFIX) -> str:
 
 def cluster_floor(client: Any, prefix: str = FLOOR_PREFIX) -> Callable[[Batch], int]:
     """The floor on a ``redis.cluster.RedisCluster``: a measure of one batch, in ns."""
-
-    def run(batch: Batch) -> int:
-        pipeline = client.pipeline
-        start = time.perf_counter_ns()
-        for item in batch:
-            key = floor_key(item.call_id, prefix)
-            with pipeline(transaction=True) as pipe:
-                pipe.watch(key)
-                pipe.get(key)
-                pipe.multi()
-                pipe.set(key, item.snapshot)
-                pipe.execute()
-        return time.perf_counter_ns() - start
-
-    return run
+    return watch_floor(client, lambda call_id: floor_key(call_id, prefix))
 
 
 @contextmanager
