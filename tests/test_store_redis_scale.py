@@ -22,7 +22,7 @@ import redis.cluster
 from store_calls import CallCase, call_cases, case_named, expected_link
 
 import transfer_fsm as tf
-from transfer_fsm.store.core import JournalEntry
+from transfer_fsm.store.interface import JournalEntry
 from transfer_fsm.store.redis import AsyncRedisStore, RedisStore
 
 FLAVOURS = ["server", "cluster"]

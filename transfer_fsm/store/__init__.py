@@ -26,20 +26,16 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 from .core import (
-    AsyncJournaledStore,
-    AsyncStore,
     BodyError,
     Change,
     ConflictError,
     IncompleteBodyError,
-    JournaledStore,
-    JournalEntry,
     Link,
-    Store,
     advance,
     decode,
     encode,
 )
+from .interface import AsyncJournaledStore, AsyncStore, JournaledStore, JournalEntry, Store
 from .memory import MemoryStore
 
 if TYPE_CHECKING:

@@ -25,7 +25,7 @@ import sqlite3
 from collections.abc import Iterable
 
 from ..values import Milestone
-from .core import JournalEntry, check_claim, check_token, entry_ids
+from .interface import JournalEntry, check_claim, check_token, entry_ids
 
 DAY = 86_400.0
 """Seconds in a day: ``julianday`` counts days."""

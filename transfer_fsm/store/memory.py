@@ -10,7 +10,8 @@ from collections.abc import Callable
 from ..events import Event
 from ..report import Step
 from ..values import Call, CallState
-from .core import Body, Link, advance, apply_each, check_limit, check_seconds, in_flight, link_of
+from .core import Body, Link, advance, apply_each, link_of
+from .interface import check_limit, check_seconds, in_flight
 
 _TERMINATED = CallState.TERMINATED
 _TICK = 0.001

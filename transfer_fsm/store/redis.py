@@ -53,17 +53,8 @@ from ..events import Event
 from ..report import Step
 from ..values import Call
 from . import redis_reads as reads
-from .core import (
-    Body,
-    JournalEntry,
-    Link,
-    apply_each,
-    apply_each_async,
-    check_claim,
-    check_limit,
-    check_seconds,
-    check_token,
-)
+from .core import Body, Link, apply_each, apply_each_async
+from .interface import JournalEntry, check_claim, check_limit, check_seconds, check_token
 from .redis_batch import (
     CONNECTION_ERRORS,
     Command,

@@ -33,8 +33,9 @@ from ..events import Event
 from ..report import Step
 from ..snapshot import SnapshotError
 from ..values import Call, CallState
-from .core import ConflictError, SnapshotCache, advance, encode, in_flight, journal_rows
+from .core import ConflictError, SnapshotCache, advance, encode
 from .encoding import fast_encode
+from .interface import in_flight, journal_rows
 from .redis_keys import APPLY, IF_LINKED, Keys
 
 Command = tuple[Any, ...]

@@ -15,15 +15,8 @@ from redis.exceptions import ResponseError
 
 from ..snapshot import SnapshotError
 from ..values import Call, CallState, Milestone
-from .core import (
-    JournalEntry,
-    Link,
-    SnapshotCache,
-    check_token,
-    entry_ids,
-    in_flight,
-    link_of,
-)
+from .core import Link, SnapshotCache, link_of
+from .interface import JournalEntry, check_token, entry_ids, in_flight
 from .redis_batch import Command, Options
 from .redis_keys import DELETE, IF_LINKED, OLDEST
 

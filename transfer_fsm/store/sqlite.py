@@ -33,19 +33,8 @@ from ..values import Call, CallState
 from . import journal as _journal
 from . import sqlite_layout as sql
 from .batch import BatchError, body_steps
-from .core import (
-    Body,
-    JournalEntry,
-    Link,
-    SnapshotCache,
-    advance,
-    check_limit,
-    check_seconds,
-    check_token,
-    decode,
-    in_flight,
-    link_of,
-)
+from .core import Body, Link, SnapshotCache, advance, decode, link_of
+from .interface import JournalEntry, check_limit, check_seconds, check_token, in_flight
 from .sqlite_layout import LAYOUT, create
 
 _T = TypeVar("_T")

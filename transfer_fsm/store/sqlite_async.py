@@ -23,7 +23,8 @@ from typing import ParamSpec, TypeVar
 from ..events import Event
 from ..report import Step
 from ..values import Call
-from .core import Body, JournalEntry, Link, check_token
+from .core import Body, Link
+from .interface import JournalEntry, check_token
 from .sqlite import TOKEN_TTL, SQLiteStore
 
 _P = ParamSpec("_P")

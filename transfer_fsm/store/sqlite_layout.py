@@ -24,7 +24,8 @@ import sqlite3
 
 from ..snapshot import SnapshotError
 from . import journal as _journal
-from .core import decode, in_flight
+from .core import decode
+from .interface import in_flight
 
 LAYOUT = 3
 """The version of the tables this module reads and writes (``PRAGMA user_version``)."""
