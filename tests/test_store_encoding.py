@@ -19,6 +19,7 @@ from test_snapshot import CALLS
 import transfer_fsm as tf
 from transfer_fsm import Call, ResultInfo, SnapshotError
 from transfer_fsm.store import encode
+from transfer_fsm.store.core import SnapshotCache
 from transfer_fsm.store.encoding import fast_encode
 
 
@@ -66,5 +67,10 @@ def test_a_value_built_by_hand_is_left_to_encode(call: Call) -> None:
     try:
         raw = encode(call)
     except SnapshotError:
+        with pytest.raises(SnapshotError):
+            SnapshotCache().encode("x", call)  # the store's cache refuses it alike
         return  # encode refuses it, as the store does
     assert raw.startswith(b'{"version":2')  # a list where a tuple goes: encode writes it
+    cache = SnapshotCache()
+    assert cache.encode("x", call) == raw  # the cache falls back to encode
+    assert cache.last("x") == (raw, call)

@@ -122,6 +122,8 @@ def test_no_journal_records_nothing_and_claims_nothing(any_redis: Any) -> None:
         (("c", True), "limit"),
         (("c", 10, -1.0), "idle"),
         (("c", 10, float("nan")), "idle"),
+        (("c", 10, 1e9), "idle"),
+        (("c" * 201,), "consumer"),
     ],
 )
 def test_claim_arguments_are_checked(any_redis: Any, args: tuple[Any, ...], message: str) -> None:
@@ -200,6 +202,7 @@ def test_delete_forgets_the_call_its_links_and_its_index_entries(any_redis: Any)
     assert again.call == tf.reduce(
         tf.Call(primary), tf.CallNotification(primary, state=tf.CallState.ESTABLISHED)
     )
+    assert store.conflicts == 0  # what the store believed of the call went with it
 
 
 def test_a_link_another_primary_took_over_survives_the_delete(any_redis: Any) -> None:
@@ -397,3 +400,44 @@ def test_claiming_works_for_a_resp3_client(redis_url: str, redis_client: Any) ->
         resp3.close()
     assert Counter(entry.key for entry in entries) == fired
     assert len(fired) == 4  # the direct success: accepted, audio inactive, completed, ended
+
+
+def test_the_least_claim_arguments_are_accepted(any_redis: Any) -> None:
+    store = RedisStore(any_redis, journal=True)
+    assert store.claim_journal("c", 1, 0) == []
+    assert store.claim_journal("c" * 200, 10_000, 999_999_999.0) == []
+    assert store.unheard(0) == []
+    with pytest.raises(ValueError, match="seconds"):
+        store.unheard(1e12)
+
+
+def test_a_call_the_store_has_read_takes_one_round_trip(any_redis: Any) -> None:
+    """The store steps the call as it last read or wrote it: one script, no read first."""
+    call_id = "known-call"
+    writer = RedisStore(any_redis)
+    writer.apply(call_id, tf.TransferRequested())
+    store = RedisStore(any_redis)
+    sent: list[list[Any]] = []
+    original = store._send
+
+    def counting(commands: list[Any]) -> list[Any]:
+        sent.append(commands)
+        return original(commands)
+
+    store._send = counting  # type: ignore[method-assign]
+    assert store.get(call_id) == writer.get(call_id)
+    accepted = tf.CallNotification(call_id, state=tf.CallState.TRANSFER_ACCEPTED)
+    store.apply(call_id, accepted)
+    assert [len(commands) for commands in sent] == [1, 1]  # the GET, then one script
+    assert store.conflicts == 0
+
+
+def test_a_call_another_instance_deleted_is_believed_absent_once_read(any_redis: Any) -> None:
+    call_id = "deleted-elsewhere"
+    mine, other = RedisStore(any_redis), RedisStore(any_redis)
+    mine.apply(call_id, tf.TransferRequested())
+    assert other.delete(call_id) is True
+    assert mine.get(call_id) is None  # read: the call is gone
+    again = mine.apply(call_id, tf.TransferRequested())
+    assert again.call == tf.reduce(tf.Call(call_id), tf.TransferRequested())
+    assert mine.conflicts == 0  # it stepped from what it read, not from what it wrote before
