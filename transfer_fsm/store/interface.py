@@ -141,8 +141,9 @@ class JournaledStore(Store, Protocol):
     def claim_journal(
         self, consumer: str, limit: int = 100, idle: float = 30.0
     ) -> list[JournalEntry]:
-        """Hand up to ``limit`` entries to ``consumer``: entries nobody holds, and entries
-        whose consumer has not acknowledged them within ``idle`` seconds."""
+        """Hand up to ``limit`` entries to ``consumer``: those it holds itself (an instance
+        restarted under its name takes them back), those nobody holds, and those another
+        consumer has held for ``idle`` seconds without acknowledging them."""
         ...
 
     def ack_journal(self, entries: Iterable[JournalEntry]) -> int:

@@ -279,8 +279,9 @@ class RedisStore(_Base["redis.Redis | redis.cluster.RedisCluster"]):
     def claim_journal(
         self, consumer: str, limit: int = 100, idle: float = 30.0
     ) -> list[JournalEntry]:
-        """Hand up to ``limit`` journal entries to ``consumer``: entries no consumer holds,
-        and entries a consumer has held for ``idle`` seconds without acknowledging them."""
+        """Hand up to ``limit`` journal entries to ``consumer``: those it holds itself (an
+        instance restarted under its name takes them back), those no consumer holds, and
+        those another consumer has held for ``idle`` seconds without acknowledging them."""
         return self._drive(self._claim(consumer, limit, idle))
 
     def ack_journal(self, entries: Iterable[JournalEntry]) -> int:

@@ -146,11 +146,15 @@ def claim(
 def _claim_shard(
     options: Options, group: str, consumer: str, count: int, idle: float, shard: int
 ) -> Rounds[list[JournalEntry]]:
-    """One shard's entries for ``consumer``: idle ones re-handed first, then new ones."""
+    """One shard's entries for ``consumer``: those it already holds (a restarted instance
+    gets them back at once), then idle ones another consumer held, then new ones."""
     key = options.keys.journal(shard)
-    entries: list[JournalEntry] = []
+    entries = yield from _read_group(key, shard, group, consumer, count, "0")
     cursor: Any = "0-0"
     for _ in range(_CLAIM_SCANS):
+        if len(entries) >= count:
+            break
+        wanted = count - len(entries)
         command: Command = (
             "XAUTOCLAIM",
             key,
@@ -159,33 +163,40 @@ def _claim_shard(
             int(idle * 1000),
             cursor,
             "COUNT",
-            count - len(entries),
+            wanted,
         )
         reply = yield from _grouped(key, group, command)
         cursor = reply[0]
-        entries += _entries(shard, reply[1])
-        if len(entries) >= count or _text(cursor) == "0-0":
+        held = {entry.id for entry in entries}
+        entries += [entry for entry in _entries(shard, reply[1]) if entry.id not in held]
+        if _text(cursor) == "0-0":
             break
     if len(entries) < count:
-        command = (
-            "XREADGROUP",
-            "GROUP",
-            group,
-            consumer,
-            "COUNT",
-            count - len(entries),
-            "STREAMS",
-            key,
-            ">",
-        )
-        reply = yield from _grouped(key, group, command)
-        if isinstance(reply, dict):  # RESP3: {stream: [messages]}
-            streams = [messages for value in reply.values() for messages in value]
-        else:  # RESP2: [[stream, messages]]
-            streams = [messages for _, messages in reply or ()]
-        for messages in streams:
-            entries += _entries(shard, messages)
+        entries += yield from _read_group(key, shard, group, consumer, count - len(entries), ">")
     return entries
+
+
+def _read_group(
+    key: str, shard: int, group: str, consumer: str, count: int, since: str
+) -> Rounds[list[JournalEntry]]:
+    """``XREADGROUP``: the consumer's own held entries (``since`` ``"0"``) or new ones (``">"``)."""
+    command: Command = (
+        "XREADGROUP",
+        "GROUP",
+        group,
+        consumer,
+        "COUNT",
+        count,
+        "STREAMS",
+        key,
+        since,
+    )
+    reply = yield from _grouped(key, group, command)
+    if isinstance(reply, dict):  # RESP3: {stream: [messages]}
+        streams = [messages for value in reply.values() for messages in value]
+    else:  # RESP2: [[stream, messages]]
+        streams = [messages for _, messages in reply or ()]
+    return [entry for messages in streams for entry in _entries(shard, messages)]
 
 
 def _grouped(key: str, group: str, command: Command) -> Generator[list[Command], list[Any], Any]:
