@@ -15,10 +15,8 @@ from typing import NamedTuple, Protocol
 from ..events import Event
 from ..report import Step
 from ..rules import IN_FLIGHT_STATUSES
-from ..values import Call, CallState, Milestone
+from ..values import Call, Milestone
 from .core import Body, Link
-
-_TERMINATED = CallState.TERMINATED
 
 
 class JournalEntry(NamedTuple):
@@ -46,10 +44,11 @@ def journal_rows(step: Step) -> list[tuple[str, str]]:
 
 
 def in_flight(call: Call) -> bool:
-    """Whether ``call`` is live with an attempt the bot waits on (requested, transferring,
-    accepted): what a store's in-flight index holds."""
+    """Whether ``call`` has an attempt the bot waits on (requested, transferring,
+    accepted): what a store's in-flight index holds. Such a call is live: the reducer
+    settles an attempt when its call ends."""
     attempt = call[3]
-    return attempt is not None and call[1] is not _TERMINATED and attempt[0] in IN_FLIGHT_STATUSES
+    return attempt is not None and attempt[0] in IN_FLIGHT_STATUSES
 
 
 MAX_CLAIM = 10_000
