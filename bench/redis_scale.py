@@ -61,7 +61,7 @@ def bench_journal(client: Any, flows: list[Flow], config: Config) -> list[Row]:
         claimed = journaled.claim_journal("bench", limit=10_000)
         if not claimed:
             break
-        entries += len(claimed)
+        entries += journaled.ack_journal(claimed)
     fired = sum(
         len(step.milestones)
         for step in _replayed(batches)  # what the journal must hold: every milestone once
