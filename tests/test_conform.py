@@ -13,6 +13,7 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from xml.etree import ElementTree
 
@@ -30,16 +31,23 @@ REFERENCE = [sys.executable, str(ROOT / "examples" / "harness" / "reference.py")
 WRONG_CASE = "documented-direct-success-accepted-after-audio-inactive"
 
 
-def conform(*args: str, cwd: Path) -> tuple[int, list[str], str]:
-    """Run ``python -m transfer_fsm conform ARGS`` to its end: status, stdout lines, stderr."""
-    done = subprocess.run(
-        [sys.executable, "-m", "transfer_fsm", "conform", *args],
+def cli(
+    *args: str, cwd: Path | None = None, entry: Sequence[str] = ("-m", "transfer_fsm")
+) -> subprocess.CompletedProcess[str]:
+    """Run ``python ENTRY ARGS`` (the command line, by default) to its end."""
+    return subprocess.run(
+        [sys.executable, *entry, *args],
         capture_output=True,
         text=True,
         cwd=cwd,
         env=ENV,
         timeout=120,
     )
+
+
+def conform(*args: str, cwd: Path) -> tuple[int, list[str], str]:
+    """Run ``python -m transfer_fsm conform ARGS`` to its end: status, stdout lines, stderr."""
+    done = cli("conform", *args, cwd=cwd)
     return done.returncode, done.stdout.splitlines(), done.stderr
 
 
@@ -119,13 +127,7 @@ def test_a_wrong_answer_exits_1_naming_the_case_delivery_order_fields_and_the_do
 def test_a_fixture_replays_showing_where_the_reference_and_the_bot_part(tmp_path: Path) -> None:
     conform("--cases", WRONG_CASE, "--", *HARNESS, "wrong", cwd=tmp_path)
     fixture = tmp_path / "conform-failures" / f"{WRONG_CASE}.1.json"
-    done = subprocess.run(
-        [sys.executable, "-m", "transfer_fsm", "replay", str(fixture)],
-        capture_output=True,
-        text=True,
-        env=ENV,
-        timeout=60,
-    )
+    done = cli("replay", str(fixture))
     lines = done.stdout.splitlines()
     assert done.returncode == 1
     assert (
@@ -148,13 +150,7 @@ def test_a_fixture_replays_showing_where_the_reference_and_the_bot_part(tmp_path
     data = json.loads(fixture.read_text("utf-8"))
     data["actual"] = {"view": {"state": "terminated"}, "milestones": None}
     fixture.write_text(json.dumps(data), "utf-8")
-    done = subprocess.run(
-        [sys.executable, "-m", "transfer_fsm", "replay", str(fixture)],
-        capture_output=True,
-        text=True,
-        env=ENV,
-        timeout=60,
-    )
+    done = cli("replay", str(fixture))
     assert (done.returncode, done.stdout.splitlines()[-1]) == (
         0,
         "the bot agrees with the reference",
@@ -277,37 +273,16 @@ def test_the_vectors_and_the_runner_work_without_hypothesis(tmp_path: Path) -> N
         "raise SystemExit(status)\n"
     )
     args = ["conform", "--tier", "retry", "--", *REFERENCE]
-    done = subprocess.run(
-        [sys.executable, "-c", script, *args],
-        capture_output=True,
-        text=True,
-        cwd=tmp_path,
-        env=ENV,
-        timeout=120,
-    )
+    done = cli(*args, cwd=tmp_path, entry=("-c", script))
     assert (done.returncode, done.stderr) == (0, "")
     assert done.stdout.splitlines()[-2:] == [f"{count('retry')} passed, 0 failed", "False"]
-    listed = subprocess.run(
-        [sys.executable, "-c", script, "vectors"],
-        capture_output=True,
-        text=True,
-        cwd=tmp_path,
-        env=ENV,
-        timeout=120,
-    )
+    listed = cli("vectors", cwd=tmp_path, entry=("-c", script))
     assert listed.returncode == 0
     assert listed.stdout.splitlines()[-2:] == [f"total: 78 cases, {DELIVERIES} deliveries", "False"]
 
 
 def test_vectors_write_gives_the_shipped_files(tmp_path: Path) -> None:
-    done = subprocess.run(
-        [sys.executable, "-m", "transfer_fsm", "vectors", "--write", "out"],
-        capture_output=True,
-        text=True,
-        cwd=tmp_path,
-        env=ENV,
-        timeout=120,
-    )
+    done = cli("vectors", "--write", "out", cwd=tmp_path)
     assert (done.returncode, done.stdout) == (0, "wrote 78 cases into out\n")
     shipped = ROOT / "transfer_fsm" / "testing" / "vectors"
     written = {path.name: path.read_bytes() for path in (tmp_path / "out").iterdir()}
