@@ -443,3 +443,27 @@ def test_a_call_another_instance_deleted_is_believed_absent_once_read(any_redis:
     again = mine.apply(call_id, tf.TransferRequested())
     assert again.call == tf.reduce(tf.Call(call_id), tf.TransferRequested())
     assert mine.conflicts == 0  # it stepped from what it read, not from what it wrote before
+
+
+def test_a_server_that_forgot_the_scripts_is_sent_their_text(any_redis: Any) -> None:
+    """A restarted server has no script cache: every apply, read and query still works,
+    each script sent once as text, then by its SHA-1 again."""
+    store = RedisStore(any_redis, journal=True)
+    case = case_named("direct success")
+    steps = [store.apply(case.call_id, case.request), *store.apply_body(case.bodies[0])]
+    nodes = (
+        [node.redis_connection for node in any_redis.get_primaries()]  # type: ignore[no-untyped-call]
+        if isinstance(any_redis, redis.cluster.RedisCluster)
+        else [any_redis]
+    )
+    for node in nodes:
+        node.script_flush()
+    for body in case.bodies[1:]:
+        steps += store.apply_body(body)
+    assert store.get(case.call_id) == case.replay()[0]
+    assert store.in_flight() == []
+    assert store.unheard(0.0) == []
+    fired = keys_of(steps)
+    assert len(fired) == 4  # accepted, audio inactive, completed, ended: each once
+    assert Counter(e.key for e in store.claim_journal("c", limit=100)) == fired
+    assert store.delete(case.call_id) is True

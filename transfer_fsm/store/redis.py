@@ -200,7 +200,7 @@ class RedisStore(_Base["redis.Redis | redis.cluster.RedisCluster"]):
     def _send(self, commands: list[Command]) -> list[Any]:
         """One round trip (and one more, rarely, for scripts a server did not know)."""
         replies = self._pipeline(commands)
-        unknown = unknown_scripts(commands, replies)
+        unknown = unknown_scripts(replies)
         if unknown:
             again = [by_text(commands[i]) for i in unknown]
             try:
@@ -321,7 +321,7 @@ class AsyncRedisStore(_Base["redis.asyncio.Redis | redis.asyncio.cluster.RedisCl
     async def _send(self, commands: list[Command]) -> list[Any]:
         """One round trip (and one more, rarely, for scripts a server did not know)."""
         replies = await self._pipeline(commands)
-        unknown = unknown_scripts(commands, replies)
+        unknown = unknown_scripts(replies)
         if unknown:
             again = [by_text(commands[i]) for i in unknown]
             try:

@@ -77,7 +77,7 @@ class UnknownOutcomeError(RedisConnectionError):
 
 
 class Options:
-    """What the applies need of their store: keys, scripts, expiry, journal, bounds."""
+    """What the applies need of their store: keys, expiry, journal, bounds, its cache."""
 
     __slots__ = (
         "cache",
@@ -86,7 +86,6 @@ class Options:
         "journaled",
         "keys",
         "max_retries",
-        "scripts",
         "token_ttl",
     )
 
@@ -105,18 +104,12 @@ class Options:
         self.token_ttl = token_ttl
         self.cache = SnapshotCache()
         self.conflicts = 0
-        self.scripts = Scripts()
 
 
-class Scripts:
-    """How to call each script: by its SHA-1 (a server that does not know it is sent the
-    text once, see :func:`by_text`)."""
-
-    __slots__ = ()
-
-    def call(self, script: str, keys: Sequence[str], args: Sequence[object]) -> Command:
-        """The command running ``script`` on ``keys`` with ``args``."""
-        return ("EVALSHA", sha1(script), len(keys), *keys, *args)
+def evalsha(script: str, keys: Sequence[str], args: Sequence[object]) -> Command:
+    """The command running ``script`` on ``keys`` with ``args``, by its SHA-1 (a server
+    that does not know it is sent the text once, see :func:`by_text`)."""
+    return ("EVALSHA", sha1(script), len(keys), *keys, *args)
 
 
 _TEXTS: dict[str, str] = {}
@@ -131,7 +124,7 @@ def sha1(script: str) -> str:
     return digest
 
 
-def unknown_scripts(commands: list[Command], replies: list[Any]) -> list[int]:
+def unknown_scripts(replies: list[Any]) -> list[int]:
     """Where a server answered that it does not know the script (it restarted, say)."""
     return [i for i, reply in enumerate(replies) if isinstance(reply, NoScriptError)]
 
@@ -260,7 +253,7 @@ def _plan(options: Options, item: Item) -> tuple[Command, str | None]:
         args: list[object] = [call_id, item.raw, "", "", "", "1" if live else "0"]
         args += ["", "", "", "", ""]
         script_keys = _script_keys(keys, call_id, shard, "-")
-        return options.scripts.call(APPLY, script_keys, args), None
+        return evalsha(APPLY, script_keys, args), None
     if item.token is None:
         item.token = uuid.uuid4().hex  # every write is named: an unknown outcome can be asked
     rows = journal_rows(step)
@@ -284,7 +277,7 @@ def _plan(options: Options, item: Item) -> tuple[Command, str | None]:
     if options.journaled:
         args += [value for row in rows for value in row]
     script_keys = _script_keys(keys, call_id, shard, item.token)
-    return options.scripts.call(APPLY, script_keys, args), change.link
+    return evalsha(APPLY, script_keys, args), change.link
 
 
 def _script_keys(keys: Keys, call_id: str, shard: int, token: str) -> tuple[str, ...]:
@@ -315,8 +308,7 @@ def _settle(options: Options, item: Item, reply: Any) -> list[Command]:
     legs = reply[1] if len(reply) > 1 else ()
     ttl = options.ended_ttl
     return [
-        options.scripts.call(IF_LINKED, (options.keys.link(_text(leg)),), (item.call_id, ttl))
-        for leg in legs
+        evalsha(IF_LINKED, (options.keys.link(_text(leg)),), (item.call_id, ttl)) for leg in legs
     ]
 
 

@@ -17,7 +17,7 @@ from ..snapshot import SnapshotError
 from ..values import Call, CallState, Milestone
 from .core import Link, SnapshotCache, link_of
 from .interface import JournalEntry, check_token, entry_ids, in_flight
-from .redis_batch import Command, Options
+from .redis_batch import Command, Options, evalsha
 from .redis_keys import DELETE, IF_LINKED, OLDEST
 
 _T = TypeVar("_T")
@@ -70,12 +70,10 @@ def delete(options: Options, cache: SnapshotCache, call_id: str) -> Rounds[bool]
     keys = options.keys
     shard = keys.shard(call_id)
     script_keys = (keys.call(call_id), keys.in_flight(shard), keys.heard(shard), keys.legs(call_id))
-    existed, legs = yield from one(options.scripts.call(DELETE, script_keys, (call_id,)))
+    existed, legs = yield from one(evalsha(DELETE, script_keys, (call_id,)))
     cache.forget(call_id)
     if legs:
-        unlink = [
-            options.scripts.call(IF_LINKED, (keys.link(_text(leg)),), (call_id, "")) for leg in legs
-        ]
+        unlink = [evalsha(IF_LINKED, (keys.link(_text(leg)),), (call_id, "")) for leg in legs]
         yield unlink
     return bool(existed)
 
@@ -99,7 +97,7 @@ def _oldest(
 ) -> Rounds[list[str]]:
     """The ``limit`` oldest call ids of a sorted index over every shard, older than ``seconds``."""
     scripts = [
-        options.scripts.call(OLDEST, (index(shard),), (repr(seconds), limit))
+        evalsha(OLDEST, (index(shard),), (repr(seconds), limit))
         for shard in range(options.keys.shards)
     ]
     replies = yield scripts
