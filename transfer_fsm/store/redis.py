@@ -274,7 +274,7 @@ class RedisStore(_Base["redis.Redis | redis.cluster.RedisCluster"]):
 
     def delete(self, call_id: str) -> bool:
         """Forget the call, its indexes and the links its requests made; ``False`` if unknown."""
-        return self._drive(reads.delete(self._options, self._options.cache, call_id))
+        return self._drive(reads.delete(self._options, call_id))
 
     def claim_journal(
         self, consumer: str, limit: int = 100, idle: float = 30.0
@@ -410,7 +410,7 @@ class AsyncRedisStore(_Base["redis.asyncio.Redis | redis.asyncio.cluster.RedisCl
 
     async def delete(self, call_id: str) -> bool:
         """See :meth:`RedisStore.delete`."""
-        return await self._drive(reads.delete(self._options, self._options.cache, call_id))
+        return await self._drive(reads.delete(self._options, call_id))
 
     async def claim_journal(
         self, consumer: str, limit: int = 100, idle: float = 30.0

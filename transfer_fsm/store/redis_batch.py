@@ -297,7 +297,7 @@ def _settle(options: Options, item: Item, reply: Any) -> list[Command]:
         item.result = _unknown(item, reply)
         return []
     if isinstance(reply, BaseException):
-        _failed(item, reply)
+        item.result = corrupt(item.call_id, reply)
         return []
     if reply[0] == 0:
         _stale(options, item, reply[1])
@@ -308,16 +308,17 @@ def _settle(options: Options, item: Item, reply: Any) -> list[Command]:
     legs = reply[1] if len(reply) > 1 else ()
     ttl = options.ended_ttl
     return [
-        evalsha(IF_LINKED, (options.keys.link(_text(leg)),), (item.call_id, ttl)) for leg in legs
+        evalsha(IF_LINKED, (options.keys.link(text(leg)),), (item.call_id, ttl)) for leg in legs
     ]
 
 
-def _failed(item: Item, error: BaseException) -> None:
-    """A script that failed: an error of the call (a key of another type), or of Redis."""
+def corrupt(call_id: str, error: BaseException) -> BaseException:
+    """A command about a call that failed: a key of another type under the call's name is
+    a corrupt snapshot of that call; any other error is Redis's own."""
     if isinstance(error, ResponseError) and str(error).startswith("WRONGTYPE"):
         found = "a Redis value of another type"
-        error = SnapshotError("$", "a snapshot (a Redis string)", found, item.call_id)
-    item.result = error
+        return SnapshotError("$", "a snapshot (a Redis string)", found, call_id)
+    return error
 
 
 def _stale(options: Options, item: Item, current: bytes | str) -> None:
@@ -333,6 +334,6 @@ def _stale(options: Options, item: Item, current: bytes | str) -> None:
     item.read = True
 
 
-def _text(value: bytes | str) -> str:
+def text(value: bytes | str) -> str:
     """A value read from Redis as text (clients may or may not decode responses)."""
     return value.decode(errors="replace") if isinstance(value, bytes) else value

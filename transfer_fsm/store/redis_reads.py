@@ -13,11 +13,10 @@ from typing import Any, TypeVar
 
 from redis.exceptions import ResponseError
 
-from ..snapshot import SnapshotError
 from ..values import Call, CallState, Milestone
-from .core import Link, SnapshotCache, link_of
+from .core import Link, link_of
 from .interface import JournalEntry, check_token, entry_ids, in_flight
-from .redis_batch import Command, Options, evalsha
+from .redis_batch import Command, Options, corrupt, evalsha, text
 from .redis_keys import DELETE, IF_LINKED, OLDEST
 
 _T = TypeVar("_T")
@@ -40,7 +39,7 @@ def get(options: Options, call_id: str) -> Rounds[Call | None]:
     try:
         raw = yield from one(("GET", options.keys.call(call_id)))
     except ResponseError as error:
-        raise _corrupt(call_id, error) from error
+        raise corrupt(call_id, error) from error
     return options.cache.decode(call_id, raw)
 
 
@@ -48,12 +47,12 @@ def link(options: Options, call_id: str) -> Rounds[Link | None]:
     """The consultative transfer ``call_id`` is part of, from either call's id."""
     keys = options.keys
     raw, linked = yield [("GET", keys.call(call_id)), ("GET", keys.link(call_id))]
-    for reply, of in ((raw, call_id), (linked, call_id)):
+    for reply in (raw, linked):
         if isinstance(reply, BaseException):
-            raise _corrupt(of, reply) if isinstance(reply, ResponseError) else reply
+            raise corrupt(call_id, reply)
     call, primary = options.cache.decode(call_id, raw), None
     if linked is not None:
-        primary_id = _text(linked)
+        primary_id = text(linked)
         primary = yield from get(options, primary_id)
     return link_of(call_id, call, primary)
 
@@ -62,18 +61,18 @@ def landed(options: Options, call_id: str, token: str) -> Rounds[tuple[str, ...]
     """The milestone keys the write named ``token`` committed, ``()`` if none."""
     check_token(token)
     recorded = yield from one(("GET", options.keys.written(call_id, token)))
-    return () if recorded is None else tuple(_text(recorded).split("\n")[1:])
+    return () if recorded is None else tuple(text(recorded).split("\n")[1:])
 
 
-def delete(options: Options, cache: SnapshotCache, call_id: str) -> Rounds[bool]:
+def delete(options: Options, call_id: str) -> Rounds[bool]:
     """Forget a call, its index entries, and the links its requests made."""
     keys = options.keys
     shard = keys.shard(call_id)
     script_keys = (keys.call(call_id), keys.in_flight(shard), keys.heard(shard), keys.legs(call_id))
     existed, legs = yield from one(evalsha(DELETE, script_keys, (call_id,)))
-    cache.forget(call_id)
+    options.cache.forget(call_id)
     if legs:
-        unlink = [evalsha(IF_LINKED, (keys.link(_text(leg)),), (call_id, "")) for leg in legs]
+        unlink = [evalsha(IF_LINKED, (keys.link(text(leg)),), (call_id, "")) for leg in legs]
         yield unlink
     return bool(existed)
 
@@ -105,7 +104,7 @@ def _oldest(
     for reply in replies:
         if isinstance(reply, BaseException):
             raise reply
-        found += [(float(reply[i + 1]), _text(reply[i])) for i in range(0, len(reply), 2)]
+        found += [(float(reply[i + 1]), text(reply[i])) for i in range(0, len(reply), 2)]
     found.sort()
     return [call_id for _, call_id in found[:limit]]
 
@@ -118,7 +117,7 @@ def _read_calls(options: Options, call_ids: list[str]) -> Rounds[list[Call]]:
     calls = []
     for call_id, raw in zip(call_ids, replies, strict=True):
         if isinstance(raw, BaseException):
-            raise _corrupt(call_id, raw) if isinstance(raw, ResponseError) else raw
+            raise corrupt(call_id, raw)
         call = options.cache.decode(call_id, raw)
         if call is not None:
             calls.append(call)
@@ -167,7 +166,7 @@ def _claim_shard(
         cursor = reply[0]
         held = {entry.id for entry in entries}
         entries += [entry for entry in _entries(shard, reply[1]) if entry.id not in held]
-        if _text(cursor) == "0-0":
+        if text(cursor) == "0-0":
             break
     if len(entries) < count:
         entries += yield from _read_group(key, shard, group, consumer, count - len(entries), ">")
@@ -219,12 +218,12 @@ def _entries(shard: int, messages: Iterable[Any]) -> list[JournalEntry]:
         if fields is None:
             continue  # deleted meanwhile
         if isinstance(fields, dict):
-            values = {_text(k): _text(v) for k, v in fields.items()}
+            values = {text(k): text(v) for k, v in fields.items()}
         else:
-            values = {_text(fields[i]): _text(fields[i + 1]) for i in range(0, len(fields), 2)}
+            values = {text(fields[i]): text(fields[i + 1]) for i in range(0, len(fields), 2)}
         entries.append(
             JournalEntry(
-                f"{shard}:{_text(message_id)}",
+                f"{shard}:{text(message_id)}",
                 values["call_id"],
                 Milestone(values["milestone"]),
                 values["key"],
@@ -252,16 +251,3 @@ def ack(options: Options, group: str, entries: Iterable[JournalEntry]) -> Rounds
         if isinstance(reply, BaseException):
             raise reply
     return sum(int(reply) for reply in replies[1::2])
-
-
-def _corrupt(call_id: str, error: BaseException) -> BaseException:
-    """A key of another type under a call's name is a corrupt snapshot of that call."""
-    if isinstance(error, ResponseError) and str(error).startswith("WRONGTYPE"):
-        found = "a Redis value of another type"
-        return SnapshotError("$", "a snapshot (a Redis string)", found, call_id)
-    return error
-
-
-def _text(value: bytes | str) -> str:
-    """A value read from Redis as text (clients may or may not decode responses)."""
-    return value.decode(errors="replace") if isinstance(value, bytes) else value
